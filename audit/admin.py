@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from audit.models import Event
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The log is read-only everywhere; the database refuses changes anyway."""
+
+    list_display = ["seq", "recorded_at", "type", "instance_type", "instance_id", "actor"]
+    list_filter = ["type", "actor_kind", "instance_type"]
+    search_fields = ["type", "actor_ref", "=instance_id"]
+    list_select_related = ["instance_type"]
+    show_full_result_count = False
+    date_hierarchy = "recorded_at"
+    readonly_fields = [f.name for f in Event._meta.concrete_fields]
+
+    @admin.display(description="actor")
+    def actor(self, event: Event) -> str:
+        return f"{event.actor_kind}:{event.actor_ref}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""opscore's two entry points on a fresh clone with only Python 3.11+.
+
+python3 dev.py demo    set up, then run web + worker + carrier sandbox with demo data
+python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
+python3 dev.py lint    ruff check, ruff format --check, Django system checks
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".opscore-installed"
+
+DEMO_PASSWORD = "opscore-demo"  # noqa: S105 - the documented demo login, local only
+
+
+def say(message: str) -> None:
+    print(f"[opscore] {message}", flush=True)
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=True)
+
+
+def setup() -> None:
+    """Create .venv and install the project with its dev extras, once per pyproject change."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs before any 3.11-only code
+        sys.exit(f"opscore needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        say("creating .venv")
+        run(sys.executable, "-m", "venv", VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    say("installing dependencies into .venv (first run takes a minute)")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]")
+    STAMP.write_text(wanted)
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> None:
+    run(PYTHON, "manage.py", *args, env=env)
+
+
+def wait_for_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                return response.status < 500
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def demo(args: list[str]) -> int:
+    smoke = "--smoke" in args
+    port = os.environ.get("OPSCORE_PORT", "8000")
+    carrier_port = os.environ.get("OPSCORE_CARRIER_PORT", "8025")
+    env = {
+        **os.environ,
+        "OPSCORE_CARRIER_URL": f"http://127.0.0.1:{carrier_port}/shipments",
+        "OPSCORE_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    setup()
+    say("migrating the database")
+    manage("migrate", "--verbosity", "0", env=env)
+    say("loading demo users and data")
+    manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
+    processes = [
+        subprocess.Popen(
+            [str(PYTHON), "manage.py", "run_carrier_sandbox", "--port", carrier_port],
+            cwd=ROOT,
+            env=env,
+        ),
+        subprocess.Popen([str(PYTHON), "manage.py", "qcluster"], cwd=ROOT, env=env),
+        subprocess.Popen(
+            [str(PYTHON), "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+        ),
+    ]
+    admin_url = f"http://127.0.0.1:{port}/admin/"
+    try:
+        if not wait_for_http(f"{admin_url}login/", timeout=60):
+            say("the web server did not come up; see the output above")
+            return 1
+        print(
+            "\n"
+            f"  opscore is running: {admin_url}\n"
+            f"  log in as admin / {DEMO_PASSWORD}   (reviewer: reviewer / {DEMO_PASSWORD})\n"
+            "  web, worker (django-q2 cluster) and carrier sandbox are up; Ctrl-C stops all.\n",
+            flush=True,
+        )
+        if smoke:
+            return 0
+        while all(process.poll() is None for process in processes):
+            time.sleep(1)
+        say("a process stopped; shutting the demo down")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test(args: list[str]) -> int:
+    setup()
+    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT, check=False).returncode
+
+
+def lint(args: list[str]) -> int:
+    setup()
+    checks = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(PYTHON), "manage.py", "check", "--fail-level", "WARNING"],
+        [str(PYTHON), "manage.py", "makemigrations", "--check", "--dry-run"],
+    ]
+    failed = 0
+    for command in checks:
+        failed |= subprocess.run(command, cwd=ROOT, check=False).returncode
+    return 1 if failed else 0
+
+
+def main() -> int:
+    commands = {"demo": demo, "test": test, "lint": lint}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

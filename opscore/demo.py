@@ -1,0 +1,84 @@
+"""Demo users, groups and orders; loading twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission, User
+from django.db import transaction
+
+from opscore.actors import Actor
+from workflows import services
+from workflows.models import Order
+
+GROUP_PERMISSIONS = {
+    "reviewers": ["workflows.review_order", "workflows.view_order"],
+    "supervisors": [
+        "workflows.review_order",
+        "workflows.cancel_order",
+        "workflows.view_order",
+        "workflows.change_order",
+        "workflows.view_execution",
+        "workflows.change_execution",
+        "audit.view_event",
+    ],
+}
+USERS = [
+    # username, groups, superuser
+    ("admin", [], True),
+    ("reviewer", ["reviewers"], False),
+    ("supervisor", ["supervisors"], False),
+    ("requester", [], False),
+]
+ORDERS = [
+    {"postcode": "AB1 2CD", "weight_kg": 2.5, "value": 120},
+    {"postcode": "EH3 9QQ", "weight_kg": 1.0, "value": 45},
+    {"postcode": "SW1A 1AA", "weight_kg": 4.0, "value": 2400},
+    {"postcode": "M1 1AE", "weight_kg": 35.0, "value": 310},
+    {"postcode": "B33 8TH", "weight_kg": 12.0, "value": 1800},
+    {"postcode": "CR2 6XH", "weight_kg": 0.5, "value": 19},
+]
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    users_created: int
+    orders_created: int
+
+
+def _permission(dotted: str) -> Permission:
+    app_label, codename = dotted.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+@transaction.atomic
+def seed_demo(*, password: str) -> SeedReport:
+    for name, permissions in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*(_permission(p) for p in permissions))
+    users_created = 0
+    for username, groups, superuser in USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"email": f"{username}@opscore.invalid", "is_staff": True},
+        )
+        users_created += created
+        user.is_superuser = superuser
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(*Group.objects.filter(name__in=groups))
+    requester = Actor.for_user(User.objects.get(username="requester"))
+    orders_created = 0
+    for number, context in enumerate(ORDERS, start=1):
+        key = f"DEMO-{number:04d}"
+        if Order.objects.filter(correlation_key=key).exists():
+            continue
+        services.start_workflow(
+            workflow="order",
+            correlation_key=key,
+            context={"order_id": key, **context},
+            actor=requester,
+        )
+        orders_created += 1
+    return SeedReport(users_created=users_created, orders_created=orders_created)

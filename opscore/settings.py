@@ -1,0 +1,161 @@
+"""opscore settings, read from the environment so one codebase runs embedded and in production.
+
+Embedded default: a SQLite file in WAL mode and the django-q2 ORM broker, so a fresh clone
+runs with Python alone. Production: set DATABASE_URL to PostgreSQL.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("OPSCORE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("OPSCORE_DEBUG", True)
+SECRET_KEY = os.environ.get("OPSCORE_SECRET_KEY", "opscore-insecure-development-key-change-me")
+ALLOWED_HOSTS = os.environ.get("OPSCORE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    origin for origin in os.environ.get("OPSCORE_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
+]
+# The public address used in links inside emails and notifications.
+OPSCORE_BASE_URL = os.environ.get("OPSCORE_BASE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "simple_history",
+    "django_q",
+    "opscore.apps.OpscoreConfig",
+    "audit",
+    "workflows",
+    "approvals",
+    "decisions",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "opscore.urls"
+WSGI_APPLICATION = "opscore.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+SQLITE_PATH = VAR_DIR / "opscore.sqlite3"
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{SQLITE_PATH}", conn_max_age=0, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
+    # instead of failing with "database is locked" halfway through a transition.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Worker tests share the test database with a qcluster subprocess, so it lives in a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-opscore.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("OPSCORE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+EMAIL_HOST = os.environ.get("OPSCORE_EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("OPSCORE_EMAIL_PORT", "1025"))
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("OPSCORE_FROM_EMAIL", "opscore@localhost")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# django-q2 with the ORM broker: a task enqueued inside a transaction is a row in that same
+# transaction, so nothing runs unless the transition that enqueued it committed (the outbox).
+Q_CLUSTER = {
+    "name": "opscore",
+    "orm": "default",
+    "workers": int(os.environ.get("OPSCORE_Q_WORKERS", "2")),
+    "timeout": int(os.environ.get("OPSCORE_Q_TIMEOUT", "60")),
+    # A task taken by a worker that died becomes visible again after `retry` seconds.
+    "retry": int(os.environ.get("OPSCORE_Q_RETRY", "90")),
+    "max_attempts": 0,
+    "poll": float(os.environ.get("OPSCORE_Q_POLL", "0.2")),
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Task queue",
+}
+
+# Execution layer defaults; a workflow step may override attempts.
+OPSCORE_EXECUTION = {
+    "LEASE_SECONDS": int(os.environ.get("OPSCORE_LEASE_SECONDS", "60")),
+    "BACKOFF_BASE_SECONDS": float(os.environ.get("OPSCORE_BACKOFF_BASE_SECONDS", "10")),
+    "BACKOFF_MAX_SECONDS": float(os.environ.get("OPSCORE_BACKOFF_MAX_SECONDS", "900")),
+}
+OPSCORE_CARRIER_URL = os.environ.get("OPSCORE_CARRIER_URL", "http://127.0.0.1:8025/shipments")
+OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECONDS", "10"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("OPSCORE_LOG_LEVEL", "INFO")},
+}
+OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))

@@ -1,0 +1,59 @@
+"""Test data builders, in one place."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import factory
+from django.contrib.auth.models import Group, Permission, User
+
+from opscore.actors import SYSTEM, Actor
+from workflows import services
+from workflows.models import Order
+
+_order_numbers = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.test")
+    is_staff = True
+    password = factory.django.Password("correct horse battery staple")
+
+
+def user_with_perms(*codenames: str, username: str | None = None, group: str | None = None) -> User:
+    user = UserFactory(username=username) if username else UserFactory()
+    for codename in codenames:
+        app_label, name = codename.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=name)
+        )
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    return User.objects.get(pk=user.pk)  # drop the permission cache
+
+
+def order_context(**overrides: Any) -> dict[str, Any]:
+    number = next(_order_numbers)
+    return {
+        "order_id": f"SO-{number:06d}",
+        "customer": f"customer-{number}",
+        "postcode": "AB1 2CD",
+        "weight_kg": 2.5,
+        "value": 120,
+        **overrides,
+    }
+
+
+def start_order(*, actor: Actor = SYSTEM, correlation_key: str | None = None, **context) -> Order:
+    return services.start_workflow(
+        workflow="order",
+        context=order_context(**context),
+        actor=actor,
+        correlation_key=correlation_key,
+    )

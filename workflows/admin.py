@@ -1,0 +1,145 @@
+import json
+
+from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from audit.selectors import instance_timeline
+from opscore.actors import Actor
+from workflows import engine, services
+from workflows.models import Execution, Order, Timer
+from workflows.models.execution import ExecutionStatus
+from workflows.selectors import executions_for
+
+
+class WorkflowInstanceAdmin(SimpleHistoryAdmin):
+    """State changes only through the engine, so every field is read-only here."""
+
+    list_display = ["correlation_key", "state", "version", "started_by", "created_at", "updated_at"]
+    list_filter = ["state", "created_at"]
+    search_fields = ["=correlation_key"]
+    list_select_related = ["started_by"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    fields = [
+        "correlation_key",
+        "state",
+        "version",
+        "started_by",
+        "created_at",
+        "updated_at",
+        "context_pretty",
+        "executions",
+        "timeline",
+    ]
+    readonly_fields = fields
+    actions = ["cancel_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="context")
+    def context_pretty(self, instance):
+        return format_html("<pre>{}</pre>", json.dumps(instance.context, indent=2, sort_keys=True))
+
+    @admin.display(description="executions")
+    def executions(self, instance):
+        return render_to_string(
+            "admin/workflows/executions_table.html",
+            {"executions": executions_for(instance=instance)},
+        )
+
+    @admin.display(description="timeline")
+    def timeline(self, instance):
+        return render_to_string(
+            "admin/workflows/timeline_table.html", {"events": instance_timeline(instance=instance)}
+        )
+
+    @admin.action(description="Cancel selected instances", permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        cancelled = 0
+        for instance in queryset:
+            try:
+                services.cancel_workflow(
+                    instance=instance, actor=actor, reason=f"cancelled in admin by {actor.ref}"
+                )
+                cancelled += 1
+            except engine.WorkflowError as error:
+                self.message_user(request, str(error), messages.ERROR)
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} instance(s).", messages.SUCCESS)
+
+
+@admin.register(Order)
+class OrderAdmin(WorkflowInstanceAdmin):
+    pass
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = [
+        "idempotency_key",
+        "step",
+        "status",
+        "attempts",
+        "max_attempts",
+        "next_attempt_at",
+        "updated_at",
+        "short_error",
+    ]
+    list_filter = ["status", "step"]
+    search_fields = ["idempotency_key"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Execution._meta.concrete_fields]
+    actions = ["retry_selected"]
+
+    @admin.display(description="last error")
+    def short_error(self, execution):
+        return execution.last_error[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(
+        description="Retry selected executions (same idempotency key)", permissions=["change"]
+    )
+    def retry_selected(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        retried = 0
+        for execution in queryset.filter(status__in=[ExecutionStatus.DEAD, ExecutionStatus.FAILED]):
+            try:
+                services.retry_execution(execution=execution, actor=actor)
+                retried += 1
+            except engine.WorkflowError as error:
+                self.message_user(request, str(error), messages.ERROR)
+        skipped = queryset.count() - retried
+        self.message_user(
+            request,
+            f"Queued {retried} execution(s) for retry; {skipped} left as they were.",
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+
+
+@admin.register(Timer)
+class TimerAdmin(admin.ModelAdmin):
+    list_display = ["step", "instance_type", "instance_id", "due_at", "fired_at", "outcome"]
+    list_filter = ["step", "outcome"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Timer._meta.concrete_fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,229 @@
+"""The one way workflow state changes, and the only writer of workflow events.
+
+Every change runs in one transaction: lock the instance row, check the django-fsm
+transition, append the event, apply and save, then schedule the next step (execution rows
+and their queue entries, timers, human tasks) in that same transaction. Nothing runs unless
+the change committed; nothing commits without its event.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import can_proceed, has_transition_perm
+from django_q.tasks import async_task
+
+from audit.models import Event
+from audit.services import append_event
+from opscore.actors import Actor
+from workflows import registry
+from workflows.models import Execution, Timer, WorkflowInstance
+from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
+
+RUN_EXECUTION_TASK = "workflows.tasks.run_execution"
+
+
+class WorkflowError(Exception):
+    """Base for refusals by the engine; the message is fit to show to an operator."""
+
+
+class UnknownTransition(WorkflowError):
+    pass
+
+
+class IllegalTransition(WorkflowError):
+    def __init__(self, instance: WorkflowInstance, name: str) -> None:
+        self.instance = instance
+        self.transition = name
+        self.state = str(instance.state)
+        super().__init__(
+            f"{instance} cannot {name!r} from state '{self.state}' "
+            f"(allowed: {', '.join(available_transitions(instance)) or 'none'})"
+        )
+
+
+class TransitionNotPermitted(WorkflowError):
+    pass
+
+
+class StaleInstance(WorkflowError):
+    """The instance moved on since the caller looked (its version changed)."""
+
+
+class DuplicateCorrelationKey(WorkflowError):
+    pass
+
+
+def available_transitions(instance: WorkflowInstance) -> list[str]:
+    return sorted(t.name for t in instance.get_available_state_transitions())
+
+
+def start_instance(
+    *,
+    definition: WorkflowDefinition,
+    correlation_key: str,
+    context: dict[str, Any],
+    actor: Actor,
+) -> WorkflowInstance:
+    """Create an instance in its initial state, record it, and schedule its first step."""
+    model = definition.model
+    with transaction.atomic():
+        instance = model(correlation_key=correlation_key, context=context)
+        if actor.user is not None:
+            instance.started_by = actor.user
+            instance._history_user = actor.user
+        try:
+            with transaction.atomic():
+                instance.save()
+        except IntegrityError as error:
+            raise DuplicateCorrelationKey(
+                f"a {definition.name} with correlation key {correlation_key!r} already exists"
+            ) from error
+        append_event(
+            type="workflow.started",
+            instance=instance,
+            actor=actor,
+            payload={
+                "workflow": definition.name,
+                "correlation_key": correlation_key,
+                "state": instance.state,
+                "version": instance.version,
+                "context": context,
+            },
+        )
+        _enter_state(definition=definition, instance=instance, actor=actor)
+    return instance
+
+
+def transition(
+    *,
+    instance: WorkflowInstance,
+    name: str,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+    context_update: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> WorkflowInstance:
+    """Apply transition `name` to `instance` and return the fresh, saved instance.
+
+    Raises a WorkflowError subclass, having written nothing, when the transition is unknown,
+    not allowed from the current state, not permitted to the actor, or when the instance is
+    no longer at `expected_version`.
+    """
+    definition = registry.for_model(type(instance))
+    with transaction.atomic():
+        locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+        method = getattr(locked, name, None)
+        if method is None or not hasattr(method, "_django_fsm"):
+            raise UnknownTransition(f"{definition.name} has no transition {name!r}")
+        if expected_version is not None and locked.version != expected_version:
+            raise StaleInstance(
+                f"{locked} is at version {locked.version}, not {expected_version}: "
+                "it moved on before this change"
+            )
+        if not can_proceed(method):
+            raise IllegalTransition(locked, name)
+        if actor.user is not None and not has_transition_perm(method, actor.user):
+            raise TransitionNotPermitted(f"{actor.ref} may not {name!r} {locked}")
+        source = locked.state
+        target = method._django_fsm.get_transition(source).target
+        merged_context = {**locked.context, **(context_update or {})}
+        append_event(
+            type="workflow.transition",
+            instance=locked,
+            actor=actor,
+            payload={
+                "workflow": definition.name,
+                "transition": name,
+                "source": source,
+                "target": target,
+                "version": locked.version + 1,
+                "data": data or {},
+                "context_update": context_update or {},
+            },
+        )
+        method()
+        locked.version += 1
+        locked.context = merged_context
+        if actor.user is not None:
+            locked._history_user = actor.user
+        locked.save()
+        _enter_state(definition=definition, instance=locked, actor=actor)
+    return locked
+
+
+def record_step_event(
+    *,
+    instance: WorkflowInstance,
+    type: str,
+    actor: Actor,
+    payload: dict[str, Any],
+) -> Event:
+    """Record something that happened to a step without changing state (an attempt, a retry)."""
+    return append_event(type=type, instance=instance, actor=actor, payload=payload)
+
+
+def execution_key(*, definition: WorkflowDefinition, instance: WorkflowInstance, step: str) -> str:
+    return f"{definition.name}:{instance.pk}:{step}:v{instance.version}"
+
+
+def _enter_state(
+    *, definition: WorkflowDefinition, instance: WorkflowInstance, actor: Actor
+) -> None:
+    step = definition.step_for_state(instance.state)
+    if isinstance(step, MachineStep):
+        _schedule_execution(definition=definition, instance=instance, step=step, actor=actor)
+    elif isinstance(step, WaitStep):
+        _arm_timer(instance=instance, step=step, actor=actor, timeout=step.timeout())
+    elif isinstance(step, HumanStep) and step.on_enter is not None:
+        step.on_enter(instance)
+
+
+def _schedule_execution(
+    *, definition: WorkflowDefinition, instance: WorkflowInstance, step: MachineStep, actor: Actor
+) -> Execution:
+    execution = Execution.objects.create(
+        instance_type=ContentType.objects.get_for_model(instance),
+        instance_id=instance.pk,
+        instance_version=instance.version,
+        step=step.name,
+        idempotency_key=execution_key(definition=definition, instance=instance, step=step.name),
+        max_attempts=step.max_attempts,
+    )
+    append_event(
+        type="execution.scheduled",
+        instance=instance,
+        actor=actor,
+        payload={"step": step.name, "idempotency_key": execution.idempotency_key},
+    )
+    enqueue_execution(execution)
+    return execution
+
+
+def enqueue_execution(execution: Execution) -> None:
+    """Queue a run; with the ORM broker the queue row joins the caller's transaction."""
+    async_task(RUN_EXECUTION_TASK, execution.pk, task_name=execution.idempotency_key[:100])
+
+
+def _arm_timer(
+    *, instance: WorkflowInstance, step: WaitStep, actor: Actor, timeout: timedelta
+) -> Timer:
+    timer = Timer.objects.create(
+        instance_type=ContentType.objects.get_for_model(instance),
+        instance_id=instance.pk,
+        instance_version=instance.version,
+        step=step.name,
+        transition=step.on_timeout,
+        due_at=timezone.now() + timeout,
+    )
+    append_event(
+        type="timer.armed",
+        instance=instance,
+        actor=actor,
+        payload={"step": step.name, "due_at": timer.due_at, "on_timeout": step.on_timeout},
+    )
+    return timer

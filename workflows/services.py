@@ -1,0 +1,327 @@
+"""Workflow use cases: start, signal, cancel, run a step, retry a dead step, sweep due work."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from opscore.actors import SYSTEM, Actor
+from opscore.errors import PermanentError
+from workflows import engine, registry
+from workflows.backoff import retry_delay
+from workflows.models import Execution, Timer, WorkflowInstance
+from workflows.models.base import new_correlation_key
+from workflows.models.execution import ExecutionStatus
+from workflows.registry import MachineStep, StepCall
+
+logger = logging.getLogger(__name__)
+
+
+def start_workflow(
+    *,
+    workflow: str,
+    context: dict[str, Any],
+    actor: Actor,
+    correlation_key: str | None = None,
+) -> WorkflowInstance:
+    """Start an instance of `workflow`; a correlation key is generated when none is given."""
+    definition = registry.get(workflow)
+    key = correlation_key or new_correlation_key()
+    return engine.start_instance(
+        definition=definition, correlation_key=key, context=context, actor=actor
+    )
+
+
+def signal_workflow(
+    *,
+    workflow: str,
+    correlation_key: str,
+    transition: str,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+) -> WorkflowInstance:
+    """Deliver an outside signal (a proof of delivery, a callback) to a running instance."""
+    definition = registry.get(workflow)
+    instance = definition.model.objects.get(correlation_key=correlation_key)
+    return engine.transition(
+        instance=instance,
+        name=transition,
+        actor=actor,
+        data=data,
+        context_update={"signals": {transition: data or {}}},
+    )
+
+
+def cancel_workflow(*, instance: WorkflowInstance, actor: Actor, reason: str) -> WorkflowInstance:
+    if not reason.strip():
+        raise engine.WorkflowError("a reason is required to cancel")
+    return engine.transition(instance=instance, name="cancel", actor=actor, data={"reason": reason})
+
+
+# --- execution -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    execution_id: int
+    status: str
+
+
+def _load_instance(execution: Execution) -> WorkflowInstance:
+    return execution.instance_type.model_class().objects.get(pk=execution.instance_id)
+
+
+def _claim(*, execution_id: int, now: datetime) -> Execution | None:
+    """Take the lease on a runnable execution, or return None when it is not ours to run."""
+    lease = timedelta(seconds=settings.OPSCORE_EXECUTION["LEASE_SECONDS"])
+    with transaction.atomic():
+        execution = (
+            Execution.objects.select_for_update()
+            .select_related("instance_type")
+            .filter(pk=execution_id)
+            .first()
+        )
+        if execution is None or execution.status in (
+            ExecutionStatus.SUCCEEDED,
+            ExecutionStatus.DEAD,
+            ExecutionStatus.SKIPPED,
+        ):
+            return None
+        if execution.status == ExecutionStatus.RUNNING and execution.lease_expires_at > now:
+            return None
+        if execution.next_attempt_at is not None and execution.next_attempt_at > now:
+            return None
+        instance = _load_instance(execution)
+        if instance.version != execution.instance_version:
+            execution.status = ExecutionStatus.SKIPPED
+            execution.finished_at = now
+            execution.save(update_fields=["status", "finished_at", "updated_at"])
+            engine.record_step_event(
+                instance=instance,
+                type="execution.skipped",
+                actor=SYSTEM,
+                payload={"step": execution.step, "idempotency_key": execution.idempotency_key},
+            )
+            return None
+        execution.status = ExecutionStatus.RUNNING
+        execution.attempts += 1
+        execution.lease_expires_at = now + lease
+        execution.next_attempt_at = None
+        execution.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "lease_expires_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        return execution
+
+
+def run_execution(*, execution_id: int) -> RunOutcome:
+    """Run one step's side effect under a lease, then record its outcome.
+
+    Safe to call any number of times for the same execution (queue redelivery, a sweeper
+    retry after a worker died): a finished execution is left alone, a live lease is
+    respected, and the executor always receives the same idempotency key.
+    """
+    execution = _claim(execution_id=execution_id, now=timezone.now())
+    if execution is None:
+        current = Execution.objects.filter(pk=execution_id).values_list("status", flat=True)
+        return RunOutcome(execution_id, current.first() or "missing")
+    definition = registry.get(execution.instance_type.model_class().workflow_name)
+    step = definition.step_named(execution.step)
+    assert isinstance(step, MachineStep)
+    instance = _load_instance(execution)
+    try:
+        result = step.executor(StepCall(instance=instance, execution=execution))
+    except Exception as error:  # every failure is recorded; the kind decides retry or dead
+        logger.warning("execution %s failed: %s", execution.idempotency_key, error)
+        return _record_failure(
+            execution_id=execution_id, error=error, permanent=isinstance(error, PermanentError)
+        )
+    return _record_success(execution_id=execution_id, step=step, result=result)
+
+
+def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, Any]) -> RunOutcome:
+    now = timezone.now()
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution_id)
+        if execution.status != ExecutionStatus.RUNNING:
+            # Another run finished it after our lease expired; the key made the effect single.
+            return RunOutcome(execution_id, execution.status)
+        instance = _load_instance(execution)
+        execution.status = ExecutionStatus.SUCCEEDED
+        execution.result = result
+        execution.finished_at = now
+        execution.lease_expires_at = None
+        execution.last_error = ""
+        execution.save()
+        try:
+            engine.transition(
+                instance=instance,
+                name=step.on_success(result),
+                actor=SYSTEM,
+                data={"step": step.name, "idempotency_key": execution.idempotency_key},
+                context_update=step.context_update(result),
+                expected_version=execution.instance_version,
+            )
+        except (engine.StaleInstance, engine.IllegalTransition) as error:
+            engine.record_step_event(
+                instance=instance,
+                type="execution.outcome_ignored",
+                actor=SYSTEM,
+                payload={"step": step.name, "reason": str(error)},
+            )
+    return RunOutcome(execution_id, ExecutionStatus.SUCCEEDED)
+
+
+def _record_failure(*, execution_id: int, error: Exception, permanent: bool) -> RunOutcome:
+    now = timezone.now()
+    message = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().get(pk=execution_id)
+        if execution.status != ExecutionStatus.RUNNING:
+            return RunOutcome(execution_id, execution.status)
+        instance = _load_instance(execution)
+        execution.last_error = message
+        execution.lease_expires_at = None
+        if permanent or execution.attempts >= execution.max_attempts:
+            execution.status = ExecutionStatus.DEAD
+            execution.finished_at = now
+            event_type = "execution.dead"
+        else:
+            execution.status = ExecutionStatus.FAILED
+            execution.next_attempt_at = now + retry_delay(attempt=execution.attempts)
+            event_type = "execution.attempt_failed"
+        execution.save()
+        engine.record_step_event(
+            instance=instance,
+            type=event_type,
+            actor=SYSTEM,
+            payload={
+                "step": execution.step,
+                "idempotency_key": execution.idempotency_key,
+                "attempt": execution.attempts,
+                "error": message,
+                "next_attempt_at": execution.next_attempt_at,
+            },
+        )
+    return RunOutcome(execution_id, execution.status)
+
+
+def retry_execution(*, execution: Execution, actor: Actor) -> Execution:
+    """Give a dead (or waiting) execution a fresh set of attempts under the same key."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        if locked.status not in (ExecutionStatus.DEAD, ExecutionStatus.FAILED):
+            raise engine.WorkflowError(
+                f"{locked} is {locked.get_status_display().lower()}; only dead or failed "
+                "executions can be retried"
+            )
+        instance = _load_instance(locked)
+        if instance.version != locked.instance_version:
+            raise engine.WorkflowError(f"{instance} has moved on; {locked} no longer applies")
+        locked.status = ExecutionStatus.PENDING
+        locked.attempts = 0
+        locked.next_attempt_at = None
+        locked.finished_at = None
+        locked.save()
+        engine.record_step_event(
+            instance=instance,
+            type="execution.retried",
+            actor=actor,
+            payload={"step": locked.step, "idempotency_key": locked.idempotency_key},
+        )
+        engine.enqueue_execution(locked)
+    return locked
+
+
+# --- sweeper -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    retries_enqueued: int
+    leases_recovered: int
+    timers_fired: int
+
+
+def sweep_due_work(*, now: datetime | None = None, batch_size: int = 500) -> SweepReport:
+    """Enqueue due retries, recover executions whose worker died, fire due timers.
+
+    Idempotent and safe to run concurrently: rows are claimed with SKIP LOCKED and changed in
+    the same transaction that enqueues them, so each is handled by exactly one sweep.
+    """
+    now = now or timezone.now()
+    return SweepReport(
+        retries_enqueued=_enqueue_due_retries(now=now, batch_size=batch_size),
+        leases_recovered=_recover_expired_leases(now=now, batch_size=batch_size),
+        timers_fired=_fire_due_timers(now=now, batch_size=batch_size),
+    )
+
+
+def _enqueue_due_retries(*, now: datetime, batch_size: int) -> int:
+    with transaction.atomic():
+        due = list(
+            Execution.objects.select_for_update(skip_locked=True).filter(
+                status=ExecutionStatus.FAILED, next_attempt_at__lte=now
+            )[:batch_size]
+        )
+        for execution in due:
+            execution.status = ExecutionStatus.PENDING
+            execution.next_attempt_at = None
+            execution.save(update_fields=["status", "next_attempt_at", "updated_at"])
+            engine.enqueue_execution(execution)
+    return len(due)
+
+
+def _recover_expired_leases(*, now: datetime, batch_size: int) -> int:
+    with transaction.atomic():
+        expired = list(
+            Execution.objects.select_for_update(skip_locked=True).filter(
+                status=ExecutionStatus.RUNNING, lease_expires_at__lte=now
+            )[:batch_size]
+        )
+        for execution in expired:
+            # The attempt that died counts; the same key keeps its effect from doubling.
+            execution.status = ExecutionStatus.PENDING
+            execution.lease_expires_at = None
+            execution.save(update_fields=["status", "lease_expires_at", "updated_at"])
+            engine.enqueue_execution(execution)
+    return len(expired)
+
+
+def _fire_due_timers(*, now: datetime, batch_size: int) -> int:
+    fired = 0
+    with transaction.atomic():
+        due = list(
+            Timer.objects.select_for_update(skip_locked=True)
+            .select_related("instance_type")
+            .filter(fired_at__isnull=True, due_at__lte=now)[:batch_size]
+        )
+        for timer in due:
+            instance = timer.instance_type.model_class().objects.get(pk=timer.instance_id)
+            try:
+                with transaction.atomic():
+                    engine.transition(
+                        instance=instance,
+                        name=timer.transition,
+                        actor=SYSTEM,
+                        data={"timer": timer.step, "due_at": timer.due_at},
+                        expected_version=timer.instance_version,
+                    )
+                timer.outcome = "fired"
+                fired += 1
+            except (engine.StaleInstance, engine.IllegalTransition):
+                timer.outcome = "obsolete"
+            timer.fired_at = now
+            timer.save(update_fields=["fired_at", "outcome"])
+    return fired
