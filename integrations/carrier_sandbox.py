@@ -7,6 +7,7 @@ every request per key, so a test can prove a step acted once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -65,7 +66,9 @@ def _handler(ledger: CarrierLedger) -> type[BaseHTTPRequestHandler]:
             if replayed:
                 self.send_header("Idempotent-Replayed", "true")
             self.end_headers()
-            self.wfile.write(payload)
+            # The caller may have died mid-request (a killed worker); its retry gets a replay.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(payload)
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/stats":

@@ -1,0 +1,191 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from audit.selectors import instance_timeline
+from opscore.actors import Actor
+from tests.factories import start_order, user_with_perms
+from tests.workflows.drain import drain_executions
+from workflows import engine, services
+from workflows.models import Execution, OrderState
+from workflows.models.execution import ExecutionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _dispatch_execution(order) -> Execution:
+    return Execution.objects.get(instance_id=order.pk, step="dispatch.execute")
+
+
+def test_idempotency_key_is_deterministic_per_instance_step_and_version(carrier):
+    order = start_order()
+    drain_executions()
+    policy, dispatch = Execution.objects.filter(instance_id=order.pk).order_by("created_at")
+    assert policy.idempotency_key == f"order:{order.pk}:policy.check:v0"
+    assert dispatch.idempotency_key == f"order:{order.pk}:dispatch.execute:v1"
+    assert carrier.ledger.requests_by_key == {dispatch.idempotency_key: 1}
+
+
+def test_retryable_failure_schedules_a_backoff_then_succeeds_with_the_same_key(carrier):
+    carrier.ledger.fail_postcodes.add("ZZ9 9ZZ")
+    order = start_order(postcode="ZZ9 9ZZ")
+    drain_executions()
+    execution = _dispatch_execution(order)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "503" in execution.last_error
+    assert execution.next_attempt_at > timezone.now()
+
+    # Not due yet: a redelivered queue message must not run it early.
+    services.run_execution(execution_id=execution.pk)
+    execution.refresh_from_db()
+    assert execution.attempts == 1
+
+    carrier.ledger.fail_postcodes.clear()
+    with time_machine.travel(execution.next_attempt_at + timedelta(seconds=1)):
+        report = services.sweep_due_work()
+        assert report.retries_enqueued == 1
+        drain_executions()
+    execution.refresh_from_db()
+    order.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    assert execution.attempts == 2
+    assert order.state == OrderState.AWAITING_POD
+    assert carrier.ledger.requests_by_key[execution.idempotency_key] == 2
+    assert carrier.ledger.stats()["shipments"] == 1
+
+
+def test_backoff_grows_and_stays_within_its_ceiling(settings):
+    from workflows.backoff import retry_delay
+
+    settings.OPSCORE_EXECUTION = {**settings.OPSCORE_EXECUTION, "BACKOFF_BASE_SECONDS": 10}
+    settings.OPSCORE_EXECUTION["BACKOFF_MAX_SECONDS"] = 60
+    for attempt, ceiling in [(1, 10), (2, 20), (3, 40), (4, 60), (9, 60)]:
+        delays = [retry_delay(attempt=attempt).total_seconds() for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1  # jittered
+
+
+def test_exhausted_attempts_go_to_the_dead_letter(carrier):
+    carrier.ledger.fail_postcodes.add("ZZ9 9ZZ")
+    order = start_order(postcode="ZZ9 9ZZ")
+    drain_executions()
+    execution = _dispatch_execution(order)
+    for _ in range(execution.max_attempts - 1):
+        execution.refresh_from_db()
+        with time_machine.travel(execution.next_attempt_at + timedelta(seconds=1)):
+            services.sweep_due_work()
+            drain_executions()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.DEAD
+    assert execution.attempts == execution.max_attempts
+    order.refresh_from_db()
+    assert order.state == OrderState.DISPATCHING  # waits for an operator, not lost
+    types = [event.type for event in instance_timeline(instance=order)]
+    assert types.count("execution.attempt_failed") == execution.max_attempts - 1
+    assert types[-1] == "execution.dead"
+
+
+def test_a_4xx_is_final_and_dead_on_the_first_attempt(carrier, settings):
+    settings.OPSCORE_CARRIER_URL = carrier.url.replace("/shipments", "/no-such-endpoint")
+    order = start_order()
+    drain_executions()
+    execution = _dispatch_execution(order)
+    assert execution.status == ExecutionStatus.DEAD
+    assert execution.attempts == 1
+    assert "refused with 404" in execution.last_error
+
+
+def test_invalid_order_data_is_dead_not_retried():
+    order = start_order(value="not a number")
+    drain_executions()
+    execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    assert execution.status == ExecutionStatus.DEAD
+    assert "numeric 'value'" in execution.last_error
+
+
+def test_operator_retry_of_a_dead_execution_reuses_its_key(carrier, settings):
+    good_url = carrier.url
+    settings.OPSCORE_CARRIER_URL = good_url.replace("/shipments", "/gone")
+    order = start_order()
+    drain_executions()
+    execution = _dispatch_execution(order)
+    assert execution.status == ExecutionStatus.DEAD
+
+    settings.OPSCORE_CARRIER_URL = good_url
+    operator = user_with_perms("workflows.change_execution")
+    services.retry_execution(execution=execution, actor=Actor.for_user(operator))
+    drain_executions()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    assert carrier.ledger.requests_by_key == {execution.idempotency_key: 1}
+    retried = [e for e in instance_timeline(instance=order) if e.type == "execution.retried"]
+    assert retried[0].actor_ref == operator.username
+
+
+def test_retry_of_a_succeeded_execution_is_refused(carrier):
+    order = start_order()
+    drain_executions()
+    execution = _dispatch_execution(order)
+    with pytest.raises(engine.WorkflowError, match="only dead or failed"):
+        services.retry_execution(execution=execution, actor=Actor.for_integration("ops"))
+
+
+def test_a_step_whose_instance_moved_on_is_skipped_not_run(carrier):
+    order = start_order()
+    operator = user_with_perms("workflows.cancel_order")
+    services.cancel_workflow(instance=order, actor=Actor.for_user(operator), reason="duplicate")
+    drain_executions()
+    execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    assert execution.status == ExecutionStatus.SKIPPED
+    order.refresh_from_db()
+    assert order.state == OrderState.CANCELLED
+
+
+def test_an_expired_lease_makes_the_step_runnable_again(carrier):
+    order = start_order()
+    execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    # A worker claims the step and dies before recording anything.
+    claimed = services._claim(execution_id=execution.pk, now=timezone.now())
+    assert claimed.status == ExecutionStatus.RUNNING
+    assert services.run_execution(execution_id=execution.pk).status == ExecutionStatus.RUNNING
+
+    with time_machine.travel(claimed.lease_expires_at + timedelta(seconds=1)):
+        assert services.sweep_due_work().leases_recovered == 1
+        drain_executions()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    assert execution.attempts == 2
+
+
+def test_proof_of_delivery_timer_fails_the_order_when_it_runs_out(carrier, settings):
+    settings.OPSCORE_POD_TIMEOUT_HOURS = 48
+    order = start_order()
+    drain_executions()
+    order.refresh_from_db()
+    assert order.state == OrderState.AWAITING_POD
+    due = timezone.now() + timedelta(hours=48)
+
+    with time_machine.travel(due - timedelta(seconds=5)):
+        assert services.sweep_due_work().timers_fired == 0
+    with time_machine.travel(due + timedelta(seconds=5)):
+        assert services.sweep_due_work().timers_fired == 1
+        assert services.sweep_due_work().timers_fired == 0
+    order.refresh_from_db()
+    assert order.state == OrderState.FAILED
+
+
+def test_a_timer_is_obsolete_once_the_signal_arrived(carrier):
+    order = start_order()
+    drain_executions()
+    services.signal_workflow(
+        workflow="order",
+        correlation_key=order.correlation_key,
+        transition="confirm_delivery",
+        actor=Actor.for_integration("carrier"),
+    )
+    with time_machine.travel(timezone.now() + timedelta(days=30)):
+        assert services.sweep_due_work().timers_fired == 0
+    order.refresh_from_db()
+    assert order.state == OrderState.COMPLETED
