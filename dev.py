@@ -65,6 +65,26 @@ def wait_for_http(url: str, timeout: float) -> bool:
     return False
 
 
+def worker_finished_demo_steps(env: dict[str, str], timeout: float = 120) -> bool:
+    """--smoke: the worker must have run every queued demo step, not just started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = subprocess.run(
+            [str(PYTHON), "manage.py", "demo_status"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if "unfinished executions: 0" in status:
+            print(status, flush=True)
+            return True
+        time.sleep(2)
+    say("the worker did not finish the demo steps in time")
+    return False
+
+
 def demo(args: list[str]) -> int:
     smoke = "--smoke" in args
     port = os.environ.get("OPSCORE_PORT", "8000")
@@ -105,7 +125,7 @@ def demo(args: list[str]) -> int:
             flush=True,
         )
         if smoke:
-            return 0
+            return 0 if worker_finished_demo_steps(env) else 1
         while all(process.poll() is None for process in processes):
             time.sleep(1)
         say("a process stopped; shutting the demo down")
@@ -115,7 +135,7 @@ def demo(args: list[str]) -> int:
     finally:
         for process in processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=15)

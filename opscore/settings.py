@@ -157,5 +157,7 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("OPSCORE_LOG_LEVEL", "INFO")},
+    # One line per enqueued task drowns everything else out.
+    "loggers": {"django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")}},
 }
 OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))

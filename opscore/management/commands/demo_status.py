@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+from django.db.models import Count
+
+from workflows.models import Execution, Order
+
+
+class Command(BaseCommand):
+    help = "Print orders by state and executions by status (the demo's health at a glance)."
+
+    def handle(self, *args, **options):
+        orders = dict(Order.objects.values_list("state").annotate(n=Count("pk")))
+        executions = dict(Execution.objects.values_list("status").annotate(n=Count("pk")))
+        self.stdout.write(f"orders: {orders}")
+        self.stdout.write(f"executions: {executions}")
+        self.stdout.write(
+            f"unfinished executions: {executions.get('pending', 0) + executions.get('running', 0)}"
+        )
