@@ -107,3 +107,14 @@ def test_retire_then_roll_back_are_one_action_each(carrier_rules, author, publis
     assert services.rollback_ruleset(rule_set=carrier_rules, actor=publisher).number == 1
     history = carrier_rules.versions.get(number=1).history.values_list("status", flat=True)
     assert list(history)[:3] == ["published", "retired", "published"]
+
+
+def test_a_retried_step_keeps_its_first_decision_across_a_publish(carrier_rules, author, publisher):
+    inputs = {"weight_kg": 1, "postcode_area": "Z"}
+    first = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:1:x")
+    services.publish_version(version=_reviewed_draft(carrier_rules, author), actor=publisher)
+    again = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:1:x")
+    assert again.pk == first.pk
+    assert again.outputs == {"carrier": "southexpress"}
+    fresh = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:2:x")
+    assert fresh.outputs == {"carrier": "parcelco"}
