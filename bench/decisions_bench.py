@@ -3,8 +3,9 @@ backtest, each against a same-run ceiling (plain Python doing the same work).
 
     .venv/bin/python bench/decisions_bench.py [--evaluations 50000] [--decisions 10000]
 
-Runs on a throwaway SQLite database in a temp dir unless DATABASE_URL is set (then it uses
-that database's test copy: it must be one you may write to).
+Runs on a throwaway SQLite database in a temp dir unless DATABASE_URL is set; then it runs
+on that database and replaces the carrier rule set's decision records there, so point it
+only at a scratch database.
 """
 
 from __future__ import annotations

@@ -381,6 +381,7 @@ class DecisionRecordAdmin(ReadOnlyAdmin):
         "created_at",
         "duration_us",
         "outputs_pretty",
+        "reproduced",
         "explanation",
     ]
     readonly_fields = fields
@@ -398,6 +399,16 @@ class DecisionRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="outputs")
     def outputs_pretty(self, record: DecisionRecord) -> str:
         return format_html("<pre>{}</pre>", json.dumps(record.outputs, indent=2, sort_keys=True))
+
+    @admin.display(description="re-evaluated now")
+    def reproduced(self, record: DecisionRecord) -> str:
+        try:
+            again = services.reevaluate_record(record=record)
+        except DecisionError as error:
+            return f"✘ re-evaluation failed: {error}"
+        if again.outputs == record.outputs:
+            return f"✔ same answer with {record.version}"
+        return f"✘ different answer now: {json.dumps(again.outputs, sort_keys=True)}"
 
     @admin.display(description="explain: the inputs, and the row that matched")
     def explanation(self, record: DecisionRecord) -> str:

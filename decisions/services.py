@@ -142,11 +142,16 @@ def _require_publisher(actor: Actor) -> None:
 
 
 def version_authors(*, version: RuleSetVersion) -> set[int]:
-    """Everyone who wrote or submitted the version: none of them may publish it."""
-    authors = set(
-        version.history.exclude(history_user=None).values_list("history_user_id", flat=True)
-    )
-    authors.update(pk for pk in (version.created_by_id, version.submitted_by_id) if pk)
+    """Everyone who created, changed the table of, or submitted the version: none of them
+    may publish it. A reviewer who only sent it back to draft is not an author."""
+    authors = {pk for pk in (version.created_by_id, version.submitted_by_id) if pk}
+    previous_digest = None
+    for user_id, digest in version.history.order_by("history_date", "history_id").values_list(
+        "history_user_id", "content_digest"
+    ):
+        if digest != previous_digest and user_id is not None:
+            authors.add(user_id)
+        previous_digest = digest
     return authors
 
 
@@ -230,6 +235,11 @@ def rollback_ruleset(*, rule_set: RuleSet, actor: Actor) -> RuleSetVersion:
 def evaluate_version(*, version: RuleSetVersion, inputs: dict[str, Any]) -> Evaluation:
     """Evaluate without recording anything (dry runs, backtests, re-evaluation)."""
     return evaluate_model(content=version.content, digest=version.content_digest, inputs=inputs)
+
+
+def reevaluate_record(*, record: DecisionRecord) -> Evaluation:
+    """Evaluate a recorded decision's inputs again with the version it was made with."""
+    return evaluate_version(version=record.version, inputs=record.inputs)
 
 
 def evaluate_ruleset(*, slug: str, inputs: dict[str, Any]) -> tuple[RuleSetVersion, Evaluation]:

@@ -109,6 +109,7 @@ def test_explain_page_highlights_the_matched_row(carrier_rules, author_client):
     assert 'id="rule-south" class="matched selected"' in page
     assert 'id="rule-north" class=""' in page
     assert "<code>SW</code>" in page
+    assert "same answer with order-carrier v1" in page
 
 
 def test_publish_screen_shows_the_backtest_and_enforces_four_eyes(

@@ -62,7 +62,7 @@ def test_reevaluating_a_record_with_its_stored_version_gives_the_same_answer(
 
     for record in records:
         record.refresh_from_db()
-        again = services.evaluate_version(version=record.version, inputs=record.inputs)
+        again = services.reevaluate_record(record=record)
         assert again.outputs == record.outputs
         assert again.matched_rules == record.matched_rules
 

@@ -50,7 +50,12 @@ def test_author_and_submitter_can_never_publish_their_own_version(carrier_rules,
 def test_an_editor_of_the_draft_cannot_publish_it_either(carrier_rules, author, publisher):
     draft = services.create_draft(rule_set=carrier_rules, actor=author)
     table = from_jdm(draft.content)
-    services.save_draft_table(version=draft, table=table, actor=publisher)  # publisher edits
+    edited = (*table.rows[:-1], Row("south", "Everything else", {}, {"carrier": '"parcelco"'}))
+    services.save_draft_table(
+        version=draft,
+        table=type(table)(table.hit_policy, table.inputs, table.outputs, edited),
+        actor=publisher,
+    )
     services.submit_for_review(version=draft, actor=author)
     with pytest.raises(LifecycleError, match="four-eyes"):
         services.publish_version(version=draft, actor=publisher)
@@ -118,3 +123,10 @@ def test_a_retried_step_keeps_its_first_decision_across_a_publish(carrier_rules,
     assert again.outputs == {"carrier": "southexpress"}
     fresh = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:2:x")
     assert fresh.outputs == {"carrier": "parcelco"}
+
+
+def test_a_reviewer_who_sent_a_version_back_can_still_publish_it(carrier_rules, author, publisher):
+    draft = _reviewed_draft(carrier_rules, author)
+    services.return_to_draft(version=draft, actor=publisher)
+    services.submit_for_review(version=draft, actor=author)
+    assert services.publish_version(version=draft, actor=publisher).status == "published"
