@@ -114,3 +114,19 @@ def test_submitting_for_review_stores_a_backtest_for_the_publisher(carrier_rules
     backtest = selectors.latest_backtest(version=draft)
     assert backtest.decisions_evaluated == 300
     assert backtest.changed > 0
+
+
+def test_backtest_command_reports_and_stores_the_result(carrier_rules, author):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    synthetic_history(carrier_rules, 200)
+    draft = proposed_draft(carrier_rules, author)
+    out = StringIO()
+    call_command(
+        "backtest_ruleset", "order-carrier", str(draft.number), "--last", "150", stdout=out
+    )
+    backtest = selectors.latest_backtest(version=draft)
+    assert backtest.decisions_evaluated == 150
+    assert f"{backtest.changed} of 150 outcomes change" in out.getvalue()
