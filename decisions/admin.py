@@ -20,6 +20,7 @@ from decisions import selectors, services
 from decisions.errors import DecisionError
 from decisions.forms import (
     ColumnFormSet,
+    InputColumnFormSet,
     TableSettingsForm,
     initial_for,
     rule_formset_class,
@@ -44,7 +45,12 @@ def table_context(
     return {
         "hit_policy": table.hit_policy,
         "inputs": [
-            {"title": c.title, "field": c.field, "value": (inputs or {}).get(c.field)}
+            {
+                "title": c.title,
+                "field": c.field,
+                "kind": c.kind,
+                "value": (inputs or {}).get(c.field),
+            }
             for c in table.inputs
         ],
         "outputs": [{"title": c.title, "field": c.field} for c in table.outputs],
@@ -220,7 +226,7 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
         error = None
         if request.method == "POST":
             settings_form = TableSettingsForm(request.POST, prefix="settings")
-            inputs = ColumnFormSet(request.POST, prefix="inputs")
+            inputs = InputColumnFormSet(request.POST, prefix="inputs")
             outputs = ColumnFormSet(request.POST, prefix="outputs")
             rules_class = rule_formset_class(
                 inputs=inputs.total_form_count(), outputs=outputs.total_form_count()
@@ -249,7 +255,7 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
             settings_form = TableSettingsForm(
                 initial={**initial["settings"], "note": version.note}, prefix="settings"
             )
-            inputs = ColumnFormSet(initial=initial["inputs"], prefix="inputs")
+            inputs = InputColumnFormSet(initial=initial["inputs"], prefix="inputs")
             outputs = ColumnFormSet(initial=initial["outputs"], prefix="outputs")
             rules_class = rule_formset_class(
                 inputs=inputs.total_form_count(), outputs=outputs.total_form_count()

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from decisions import selectors, services
 from decisions.errors import (
     DecisionError,
+    InvalidInput,
     MissingInput,
     NoPublishedVersion,
     UnknownRuleSet,
@@ -72,7 +73,7 @@ class EvaluateView(APIView):
             raise NotFound(str(error)) from error
         except NoPublishedVersion as error:
             raise NoPublishedVersionConflict(str(error)) from error
-        except MissingInput as error:
+        except (MissingInput, InvalidInput) as error:
             raise ValidationError({"inputs": [str(error)]}) from error
         except DecisionError as error:
             raise EvaluationRefused(str(error)) from error

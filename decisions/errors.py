@@ -27,6 +27,10 @@ class MissingInput(DecisionError):
     pass
 
 
+class InvalidInput(DecisionError):
+    """An input of the wrong type: zen would quietly skip rows instead of failing."""
+
+
 class NoRuleMatched(DecisionError):
     pass
 

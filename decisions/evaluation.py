@@ -13,7 +13,7 @@ from typing import Any
 
 import zen
 
-from decisions.errors import EvaluationFailed, MissingInput, NoRuleMatched
+from decisions.errors import EvaluationFailed, InvalidInput, MissingInput, NoRuleMatched
 from decisions.tables import TABLE_NODE_ID, DecisionTable, engine_message, from_jdm
 
 MODEL_KEY = "model"
@@ -63,6 +63,7 @@ def evaluate_model(*, content: dict[str, Any], digest: str, inputs: dict[str, An
     missing = [c.field for c in table.inputs if inputs.get(c.field) is None]
     if missing:
         raise MissingInput(f"missing input(s): {', '.join(missing)}")
+    _check_types(table=table, inputs=inputs)
     started = time.perf_counter()
     try:
         response = model.engine.evaluate(MODEL_KEY, inputs, {"trace": True})
@@ -94,6 +95,23 @@ def evaluate_model(*, content: dict[str, Any], digest: str, inputs: dict[str, An
                 f"{', '.join(absent)}: an output expression failed at run time"
             )
     return Evaluation(outputs=result, matched_rules=matched, duration_us=duration_us)
+
+
+_KIND_CHECKS = {
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+}
+
+
+def _check_types(*, table: DecisionTable, inputs: dict[str, Any]) -> None:
+    for column in table.inputs:
+        check = _KIND_CHECKS.get(column.kind)
+        if check is not None and not check(inputs[column.field]):
+            raise InvalidInput(
+                f"input {column.field!r} must be a {column.kind}, "
+                f"got {json.dumps(inputs[column.field])}"
+            )
 
 
 def _raise_for_unmatched(*, table: DecisionTable, inputs: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from decisions.tables import HIT_POLICIES, Column, DecisionTable, Row
+from decisions.tables import HIT_POLICIES, INPUT_KINDS, Column, DecisionTable, Row
 
 
 class TableSettingsForm(forms.Form):
@@ -21,7 +21,14 @@ class ColumnForm(forms.Form):
     label = forms.CharField(max_length=200, required=False)
 
 
+class InputColumnForm(ColumnForm):
+    kind = forms.ChoiceField(
+        choices=list(INPUT_KINDS.items()), initial="any", required=False, label="type"
+    )
+
+
 ColumnFormSet = forms.formset_factory(ColumnForm, extra=1, can_delete=True)
+InputColumnFormSet = forms.formset_factory(InputColumnForm, extra=1, can_delete=True)
 
 
 def input_cell(position: int) -> str:
@@ -56,7 +63,16 @@ def _columns(formset: forms.BaseFormSet) -> list[tuple[int, Column]]:
         data = form.cleaned_data
         if not data or data.get("DELETE") or not data.get("field", "").strip():
             continue
-        columns.append((position, Column(data["field"].strip(), data.get("label", "").strip())))
+        columns.append(
+            (
+                position,
+                Column(
+                    data["field"].strip(),
+                    data.get("label", "").strip(),
+                    data.get("kind") or "any",
+                ),
+            )
+        )
     return columns
 
 
@@ -109,7 +125,7 @@ def initial_for(table: DecisionTable) -> dict[str, Any]:
         rows.append(initial)
     return {
         "settings": {"hit_policy": table.hit_policy},
-        "inputs": [{"field": c.field, "label": c.label} for c in table.inputs],
+        "inputs": [{"field": c.field, "label": c.label, "kind": c.kind} for c in table.inputs],
         "outputs": [{"field": c.field, "label": c.label} for c in table.outputs],
         "rules": rows,
     }

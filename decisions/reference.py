@@ -15,7 +15,10 @@ _WEIGHT = '"weight above 30 kg"'
 
 ORDER_POLICY_TABLE = DecisionTable(
     hit_policy="first",
-    inputs=(Column("value", "Order value"), Column("weight_kg", "Weight (kg)")),
+    inputs=(
+        Column("value", "Order value", "number"),
+        Column("weight_kg", "Weight (kg)", "number"),
+    ),
     outputs=(Column("review_required", "Needs review"), Column("reasons", "Reasons")),
     rows=(
         Row("high-value-heavy", "High value and heavy", {"value": ">= 1000", "weight_kg": "> 30"},
@@ -30,7 +33,10 @@ ORDER_POLICY_TABLE = DecisionTable(
 
 ORDER_CARRIER_TABLE = DecisionTable(
     hit_policy="first",
-    inputs=(Column("weight_kg", "Weight (kg)"), Column("postcode_area", "Postcode area")),
+    inputs=(
+        Column("weight_kg", "Weight (kg)", "number"),
+        Column("postcode_area", "Postcode area", "string"),
+    ),
     outputs=(Column("carrier", "Carrier"),),
     rows=(
         Row("freight", "Heavy parcels go by freight", {"weight_kg": "> 20"},

@@ -22,6 +22,12 @@ HIT_POLICIES = {
     "first": "First matching row wins",
     "collect": "Every matching row contributes (outputs are a list)",
 }
+INPUT_KINDS = {
+    "any": "Any value",
+    "number": "Number",
+    "string": "Text",
+    "boolean": "True/false",
+}
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TABLE_NODE_ID = "table"
 
@@ -30,6 +36,7 @@ TABLE_NODE_ID = "table"
 class Column:
     field: str
     label: str = ""
+    kind: str = "any"  # inputs only: what a value must be, checked before evaluation
 
     @property
     def title(self) -> str:
@@ -84,6 +91,10 @@ def check_table(table: DecisionTable) -> None:
                 raise MalformedRuleSet(
                     f"{kind} column {column.field!r} is not a valid field name "
                     "(letters, digits and _, not starting with a digit)"
+                )
+            if column.kind not in INPUT_KINDS:
+                raise MalformedRuleSet(
+                    f"{kind} column {column.field!r}: unknown type {column.kind!r}"
                 )
             if column.field in seen:
                 raise MalformedRuleSet(f"{kind} column {column.field!r} appears twice")
@@ -148,7 +159,8 @@ def to_jdm(table: DecisionTable) -> dict[str, Any]:
                 "content": {
                     "hitPolicy": table.hit_policy,
                     "inputs": [
-                        {"id": _input_id(i), "name": c.title, "field": c.field}
+                        # dataType is opscore's own key (zen ignores it): the input's type.
+                        {"id": _input_id(i), "name": c.title, "field": c.field, "dataType": c.kind}
                         for i, c in enumerate(table.inputs)
                     ],
                     "outputs": [
@@ -173,7 +185,10 @@ def from_jdm(content: dict[str, Any]) -> DecisionTable:
     if len(nodes) != 1:
         raise MalformedRuleSet("a rule set version must hold exactly one decision table")
     body = nodes[0].get("content") or {}
-    input_columns = [(c["id"], Column(c["field"], c.get("name", ""))) for c in body["inputs"]]
+    input_columns = [
+        (c["id"], Column(c["field"], c.get("name", ""), c.get("dataType", "any")))
+        for c in body["inputs"]
+    ]
     output_columns = [(c["id"], Column(c["field"], c.get("name", ""))) for c in body["outputs"]]
     rows = tuple(
         Row(

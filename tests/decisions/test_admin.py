@@ -38,6 +38,10 @@ def table_post(table: DecisionTable, *, note: str = "") -> dict[str, str]:
                  f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}  # fmt: skip
         for i, column in enumerate(columns):
             data |= {f"{prefix}-{i}-field": column.field, f"{prefix}-{i}-label": column.label}
+            if prefix == "inputs":
+                data[f"{prefix}-{i}-kind"] = column.kind
+        if prefix == "inputs":
+            data[f"{prefix}-{len(columns)}-kind"] = "any"  # the spare column's select
     data |= {"rules-TOTAL_FORMS": str(len(table.rows)), "rules-INITIAL_FORMS": str(len(table.rows)),
              "rules-MIN_NUM_FORMS": "0", "rules-MAX_NUM_FORMS": "1000"}  # fmt: skip
     for n, row in enumerate(table.rows):
@@ -74,6 +78,7 @@ def test_the_table_is_edited_as_rows_and_cells_and_saved(carrier_rules, author_c
     table = from_jdm(draft.content)
     assert [row.id for row in table.rows] == ["islands", "freight", "north", "south"]
     assert table.row_by_id("freight").inputs["weight_kg"] == "> 15"
+    assert [c.kind for c in table.inputs] == ["number", "string"]
     assert draft.note == "lighter freight threshold"
 
 

@@ -37,6 +37,13 @@ def test_evaluate_refuses_bad_input_precisely(client, carrier_rules):
     )
     assert missing.status_code == 400
     assert "postcode_area" in missing.content.decode()
+    wrong_type = client.post(
+        "/api/v1/decisions/order-carrier/evaluate",
+        {"inputs": {"weight_kg": "heavy", "postcode_area": "SW"}},
+        format="json",
+    )
+    assert wrong_type.status_code == 400
+    assert "must be a number" in wrong_type.content.decode()
     unknown = client.post("/api/v1/decisions/nope/evaluate", {"inputs": {}}, format="json")
     assert unknown.status_code == 404
     malformed = client.post("/api/v1/decisions/order-carrier/evaluate", {}, format="json")

@@ -1,7 +1,13 @@
 import pytest
 
 from decisions import services
-from decisions.errors import EvaluationFailed, MalformedRuleSet, MissingInput, NoRuleMatched
+from decisions.errors import (
+    EvaluationFailed,
+    InvalidInput,
+    MalformedRuleSet,
+    MissingInput,
+    NoRuleMatched,
+)
 from decisions.tables import Column, DecisionTable, Row, check_table, from_jdm
 from tests.factories import start_order
 
@@ -70,6 +76,18 @@ def test_reevaluating_a_record_with_its_stored_version_gives_the_same_answer(
 def test_missing_input_is_a_clear_permanent_error_and_records_nothing(carrier_rules):
     with pytest.raises(MissingInput, match="postcode_area"):
         services.decide(rule_set="order-carrier", inputs={"weight_kg": 3})
+    assert carrier_rules.decisions.count() == 0
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [{"weight_kg": "heavy", "postcode_area": "SW"}, {"weight_kg": True, "postcode_area": "SW"},
+     {"weight_kg": 3, "postcode_area": 7}],
+)  # fmt: skip
+def test_an_input_of_the_wrong_type_is_refused_not_skipped_past(carrier_rules, inputs):
+    # zen would skip the "> 20" row for a string weight and answer "southexpress".
+    with pytest.raises(InvalidInput, match="must be a"):
+        services.decide(rule_set="order-carrier", inputs=inputs)
     assert carrier_rules.decisions.count() == 0
 
 
