@@ -378,7 +378,10 @@ def record_override(
     *, instance: Model, rule_set: str, chosen: dict[str, Any], reason: str, actor: Actor
 ) -> Override:
     """Record that a person decided `chosen` where the instance's latest decision of
-    `rule_set` recommended otherwise; counted against the row that matched."""
+    `rule_set` recommended otherwise; counted against the row that matched.
+
+    Idempotent: the same choice against the same decision (a retried step) is recorded once.
+    """
     if not reason.strip():
         raise DecisionError("a reason is required to record an override")
     decision = selectors.latest_decision_for(instance=instance, rule_set=rule_set)
@@ -389,6 +392,9 @@ def record_override(
         recommended.get(key) == value for key, value in chosen.items()
     ):
         raise DecisionError(f"{chosen} is what {rule_set!r} recommended: not an override")
+    existing = next((o for o in decision.overrides.all() if o.chosen == chosen), None)
+    if existing is not None:
+        return existing
     return Override.objects.create(
         decision=decision,
         rule_set_id=decision.rule_set_id,

@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from decisions.models import DecisionRecord
 from decisions.reference import ORDER_CARRIER, ORDER_POLICY
-from decisions.services import decide
+from decisions.services import decide, record_override
 from integrations.connectors.http import post_json
+from opscore.actors import Actor
 from opscore.errors import PermanentError
 from workflows.registry import StepCall
 
@@ -86,6 +88,10 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
         call, rule_set=ORDER_CARRIER, step="dispatch.execute", inputs=carrier_inputs(context)
     )
     carrier = record.outputs["carrier"]
+    choice = context.get("carrier_choice") or {}
+    if choice.get("carrier") and choice["carrier"] != carrier:
+        carrier = choice["carrier"]
+        _record_carrier_override(call, choice)
     response = post_json(
         url=settings.OPSCORE_CARRIER_URL,
         body={
@@ -103,6 +109,20 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
         "replayed": response.replayed,
         "decision_id": record.pk,
     }
+
+
+def _record_carrier_override(call: StepCall, choice: dict[str, Any]) -> None:
+    """A reviewer chose the carrier (context "carrier_choice": carrier, by, reason); the
+    table's recommendation stays recorded and the choice counts against its matched row."""
+    user = get_user_model().objects.filter(username=choice.get("by", "")).first()
+    actor = Actor.for_user(user) if user else Actor(kind="user", ref=str(choice.get("by", "?")))
+    record_override(
+        instance=call.instance,
+        rule_set=ORDER_CARRIER,
+        chosen={"carrier": choice["carrier"]},
+        reason=str(choice.get("reason") or "carrier chosen in review"),
+        actor=actor,
+    )
 
 
 def record_shipment(result: dict[str, Any]) -> dict[str, Any]:

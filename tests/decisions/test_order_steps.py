@@ -51,3 +51,32 @@ def test_without_a_published_version_the_step_dies_with_a_clear_error(publisher)
     assert execution.attempts == 1  # permanent: no retries
     assert "NoPublishedVersion" in execution.last_error
     assert "'order-policy' has no published version" in execution.last_error
+
+
+def test_a_reviewers_carrier_choice_is_used_and_counted_as_an_override(carrier):
+    from decisions.models import Override
+    from opscore.actors import Actor
+    from tests.factories import user_with_perms
+    from workflows import engine
+
+    reviewer = user_with_perms("workflows.review_order", username="rita")
+    order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
+    drain_executions()
+    # What the approval service is to do when the reviewer picks a carrier on approve:
+    order.refresh_from_db()
+    engine.transition(
+        instance=order,
+        name="approve",
+        actor=Actor.for_user(reviewer),
+        context_update={
+            "carrier_choice": {"carrier": "southexpress", "by": "rita", "reason": "island"}
+        },
+    )
+    drain_executions()
+    order.refresh_from_db()
+    assert order.context["shipment"]["carrier"] == "southexpress"
+    assert carrier.ledger.stats()["shipments"] == 1
+    override = Override.objects.get()
+    assert override.rule_id == "north"
+    assert override.recommended == {"carrier": "northpost"}
+    assert override.user == reviewer
