@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 
+from decisions.services import seed_reference_rulesets
 from opscore.actors import Actor
 from workflows import services
 from workflows.models import Order
@@ -53,6 +54,7 @@ def _permission(dotted: str) -> Permission:
 
 @transaction.atomic
 def seed_demo(*, password: str) -> SeedReport:
+    seed_reference_rulesets()
     for name, permissions in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(*(_permission(p) for p in permissions))

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "opscore"
 admin.site.site_title = "opscore"
@@ -7,4 +7,5 @@ admin.site.index_title = "Operations"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/decisions/", include("decisions.api")),
 ]

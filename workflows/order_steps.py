@@ -1,22 +1,28 @@
 """Executors of the order workflow's machine steps.
 
-The policy and the carrier choice are plain functions for now; the decision layer replaces
-them with published rule sets without touching the workflow.
+The policy check and the carrier choice are decisions: each evaluates the published version
+of its rule set (`order-policy`, `order-carrier`) and records a DecisionRecord linked to the
+order and the step. A decision error (no published version, a missing input) is permanent.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
+from decisions.models import DecisionRecord
+from decisions.reference import ORDER_CARRIER, ORDER_POLICY
+from decisions.services import decide, record_override
 from integrations.connectors.http import post_json
+from opscore.actors import Actor
 from opscore.errors import PermanentError
 from workflows.registry import StepCall
 
-REVIEW_VALUE_THRESHOLD = Decimal("1000")
-REVIEW_WEIGHT_THRESHOLD_KG = Decimal("30")
+POSTCODE_AREA = re.compile(r"^[A-Z]+")
 
 
 class InvalidOrder(PermanentError):
@@ -30,15 +36,30 @@ def _decimal(context: dict[str, Any], key: str) -> Decimal:
         raise InvalidOrder(f"order context needs a numeric {key!r}") from error
 
 
+def _decide(call: StepCall, *, rule_set: str, step: str, inputs: dict[str, Any]) -> DecisionRecord:
+    # Keyed by the execution, so a retried step reuses its first decision.
+    return decide(
+        rule_set=rule_set,
+        inputs=inputs,
+        instance=call.instance,
+        step=step,
+        idempotency_key=f"{call.idempotency_key}:{rule_set}",
+    )
+
+
 def check_policy(call: StepCall) -> dict[str, Any]:
-    """policy.check: decide whether a person must review the order."""
+    """policy.check: decide, with the order-policy rule set, whether a person must review."""
     context = call.instance.context
-    reasons = []
-    if _decimal(context, "value") >= REVIEW_VALUE_THRESHOLD:
-        reasons.append(f"value at or above {REVIEW_VALUE_THRESHOLD}")
-    if _decimal(context, "weight_kg") > REVIEW_WEIGHT_THRESHOLD_KG:
-        reasons.append(f"weight above {REVIEW_WEIGHT_THRESHOLD_KG} kg")
-    return {"review_required": bool(reasons), "reasons": reasons}
+    inputs = {
+        "value": float(_decimal(context, "value")),
+        "weight_kg": float(_decimal(context, "weight_kg")),
+    }
+    record = _decide(call, rule_set=ORDER_POLICY, step="policy.check", inputs=inputs)
+    return {
+        "review_required": bool(record.outputs["review_required"]),
+        "reasons": list(record.outputs["reasons"]),
+        "decision_id": record.pk,
+    }
 
 
 def route_after_policy(result: dict[str, Any]) -> str:
@@ -49,19 +70,28 @@ def record_policy(result: dict[str, Any]) -> dict[str, Any]:
     return {"policy": result}
 
 
-def choose_carrier(context: dict[str, Any]) -> str:
+def carrier_inputs(context: dict[str, Any]) -> dict[str, Any]:
+    """The order-carrier rule set's inputs: weight and postcode area (its leading letters)."""
     postcode = str(context.get("postcode", "")).strip().upper()
     if not postcode:
         raise InvalidOrder("order context needs a postcode to choose a carrier")
-    if _decimal(context, "weight_kg") > Decimal("20"):
-        return "freightline"
-    return "northpost" if postcode[0] < "M" else "southexpress"
+    area = POSTCODE_AREA.match(postcode)
+    if area is None:
+        raise InvalidOrder(f"postcode {postcode!r} does not start with an area (letters)")
+    return {"weight_kg": float(_decimal(context, "weight_kg")), "postcode_area": area.group()}
 
 
 def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
     """dispatch.execute: book the shipment; the key makes a repeated booking a no-op."""
     context = call.instance.context
-    carrier = choose_carrier(context)
+    record = _decide(
+        call, rule_set=ORDER_CARRIER, step="dispatch.execute", inputs=carrier_inputs(context)
+    )
+    carrier = record.outputs["carrier"]
+    choice = context.get("carrier_choice") or {}
+    if choice.get("carrier") and choice["carrier"] != carrier:
+        carrier = choice["carrier"]
+        _record_carrier_override(call, choice)
     response = post_json(
         url=settings.OPSCORE_CARRIER_URL,
         body={
@@ -77,7 +107,22 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
         "shipment_id": response.body.get("shipment_id"),
         "http_status": response.status,
         "replayed": response.replayed,
+        "decision_id": record.pk,
     }
+
+
+def _record_carrier_override(call: StepCall, choice: dict[str, Any]) -> None:
+    """A reviewer chose the carrier (context "carrier_choice": carrier, by, reason); the
+    table's recommendation stays recorded and the choice counts against its matched row."""
+    user = get_user_model().objects.filter(username=choice.get("by", "")).first()
+    actor = Actor.for_user(user) if user else Actor(kind="user", ref=str(choice.get("by", "?")))
+    record_override(
+        instance=call.instance,
+        rule_set=ORDER_CARRIER,
+        chosen={"carrier": choice["carrier"]},
+        reason=str(choice.get("reason") or "carrier chosen in review"),
+        actor=actor,
+    )
 
 
 def record_shipment(result: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,26 @@
+import pytest
+
+from decisions.models import RuleSet
+from decisions.reference import ORDER_CARRIER, ORDER_POLICY
+from opscore.actors import Actor
+from tests.factories import user_with_perms
+
+
+@pytest.fixture
+def carrier_rules(db) -> RuleSet:
+    return RuleSet.objects.get(slug=ORDER_CARRIER)
+
+
+@pytest.fixture
+def policy_rules(db) -> RuleSet:
+    return RuleSet.objects.get(slug=ORDER_POLICY)
+
+
+@pytest.fixture
+def author(db) -> Actor:
+    return Actor.for_user(user_with_perms("decisions.publish_ruleset", username="author"))
+
+
+@pytest.fixture
+def publisher(db) -> Actor:
+    return Actor.for_user(user_with_perms("decisions.publish_ruleset", username="publisher"))
