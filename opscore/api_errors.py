@@ -13,8 +13,9 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import exception_handler, set_rollback
+from rest_framework.views import APIView, exception_handler, set_rollback
 
 from opscore.renderers import PROBLEM_CONTENT_TYPE
 
@@ -175,3 +176,19 @@ def problem_responses(*statuses: int, **descriptions: str) -> dict[int, OpenApiR
         )
         for status in statuses
     }
+
+
+class UnknownEndpoint(APIView):
+    """Catch-all under /api/: a path no route matches is a problem document, not an HTML page."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    schema = None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise exceptions.NotFound(f"no API endpoint at {request.path}")
+
+    def get(self, request, *args, **kwargs):
+        raise exceptions.NotFound(f"no API endpoint at {request.path}")
+
+    post = put = patch = delete = get

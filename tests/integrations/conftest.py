@@ -55,7 +55,7 @@ def gunicorn_url(live_db, tmp_path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: _answers(f"{url}/api/v1/schema/"), timeout=60), (
+        assert wait_until(lambda: _answers(f"{url}/admin/login/"), timeout=60), (
             tmp_path / "gunicorn.log"
         ).read_text()
         yield url

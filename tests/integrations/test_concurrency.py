@@ -21,7 +21,7 @@ pytestmark = [
 ]
 
 CONCURRENCY = 50
-ROUNDS = 8
+ROUNDS = 6
 
 
 def _post(client: httpx.Client, url: str, key: str, idempotency_key: str, raw: bytes):
@@ -37,9 +37,7 @@ def _post(client: httpx.Client, url: str, key: str, idempotency_key: str, raw: b
     )
 
 
-def test_fifty_concurrent_requests_with_one_key_make_one_event_and_one_instance(
-    gunicorn_url
-):
+def test_fifty_concurrent_requests_with_one_key_make_one_event_and_one_instance(gunicorn_url):
     key = api_key()
     url = f"{gunicorn_url}/api/v1/events"
     for round_number in range(ROUNDS):
@@ -84,9 +82,7 @@ def _advisory_locks_held() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_key_in_flight_gets_409_then_its_first_response_and_a_changed_body_422(
-    gunicorn_url
-):
+def test_a_key_in_flight_gets_409_then_its_first_response_and_a_changed_body_422(gunicorn_url):
     start_order()  # the chain head exists
     key = api_key()
     url = f"{gunicorn_url}/api/v1/events"
