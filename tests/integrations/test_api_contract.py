@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.factories import api_key, start_order
 
 CHECKS = ",".join(

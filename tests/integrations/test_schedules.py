@@ -56,8 +56,8 @@ def test_sync_keeps_one_django_q_schedule_and_removes_it_when_inactive():
     schedule.is_active = False
     services.sync_schedule(schedule=schedule)
     assert not QSchedule.objects.filter(func=services.FIRE_SCHEDULE_TASK).exists()
+    schedule.cron = "every tuesday"
     with pytest.raises(ValueError, match="not a valid cron"):
-        schedule.cron = "every tuesday"
         services.sync_schedule(schedule=schedule)
 
 
