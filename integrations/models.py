@@ -158,6 +158,10 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [
+            ("redeliver_inboundevent", "Can re-deliver an inbound event under a new key"),
+            ("start_workflow_manually", "Can start a workflow from admin"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "idempotency_key"], name="inbound_event_once_per_key"

@@ -665,13 +665,18 @@ def start_manually(
     payload: dict[str, Any],
     correlation_key: str,
     idempotency_key: str,
+    occurred_at: datetime,
     user,
 ) -> IngestResult:
-    """The admin's manual start: an event from the `admin` source, through the same path."""
+    """The admin's manual start: an event from the `admin` source, through the same path.
+
+    The form carries its key and the moment it was opened, so submitting it twice is the same
+    request twice and starts one instance.
+    """
     envelope = {
         "type": event_type.name,
         "source": "admin",
-        "occurred_at": timezone.now().isoformat(),
+        "occurred_at": occurred_at.isoformat(),
         "correlation_key": correlation_key or None,
         "payload": payload,
     }
@@ -751,6 +756,15 @@ def sync_schedule(*, schedule: Schedule) -> Schedule:
             schedule.q_schedule = q_schedule
             schedule.save(update_fields=["q_schedule"])
     return schedule
+
+
+def delete_schedule(*, schedule: Schedule) -> None:
+    """Remove the trigger and the django-q2 schedule that ticks it, together."""
+    with transaction.atomic():
+        q_schedule = schedule.q_schedule
+        schedule.delete()
+        if q_schedule is not None:
+            q_schedule.delete()
 
 
 def fire_schedule(*, schedule_id: int, slot: str) -> IngestResult | None:
