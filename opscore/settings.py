@@ -82,7 +82,10 @@ TEMPLATES = [
 SQLITE_PATH = VAR_DIR / "opscore.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{SQLITE_PATH}", conn_max_age=0, conn_health_checks=True
+        default=f"sqlite:///{SQLITE_PATH}",
+        # Seconds a web process keeps its database connection; 0 opens one per request.
+        conn_max_age=int(os.environ.get("OPSCORE_DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
