@@ -193,6 +193,8 @@ class EventsView(RecordsRejections, APIView):
     def post(self, request):
         body = _require_json(request)
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        if api_key is None and not request.user.is_staff:
+            raise exceptions.PermissionDenied("only staff may send events with a session")
         caller = (
             services.Caller.for_api_key(api_key)
             if api_key is not None

@@ -319,29 +319,30 @@ def _store_and_route(
                 "instance": _instance_summary(instance),
                 "transition": transition or None,
             }
+            # No savepoint: a unique-key clash abandons the whole transaction anyway, and a
+            # savepoint would add two round trips while the log's chain head is locked.
             try:
-                with transaction.atomic():
-                    InboundEvent.objects.create(
-                        id=event_id,
-                        received_at=received_at,
-                        channel=caller.channel,
-                        source=source,
-                        idempotency_key=key,
-                        request_hash=digest,
-                        type=validated.event_type.name,
-                        occurred_at=validated.occurred_at,
-                        correlation_key=envelope.get("correlation_key") or "",
-                        payload=envelope["payload"],
-                        status=status,
-                        integration=caller.integration,
-                        actor_ref=str(caller.actor),
-                        workflow=instance.workflow_name if instance is not None else "",
-                        instance_id=instance.pk if instance is not None else None,
-                        transition=transition,
-                        response_status=201,
-                        response_body=response,
-                        redelivery_of=redelivery_of,
-                    )
+                InboundEvent.objects.create(
+                    id=event_id,
+                    received_at=received_at,
+                    channel=caller.channel,
+                    source=source,
+                    idempotency_key=key,
+                    request_hash=digest,
+                    type=validated.event_type.name,
+                    occurred_at=validated.occurred_at,
+                    correlation_key=envelope.get("correlation_key") or "",
+                    payload=envelope["payload"],
+                    status=status,
+                    integration=caller.integration,
+                    actor_ref=str(caller.actor),
+                    workflow=instance.workflow_name if instance is not None else "",
+                    instance_id=instance.pk if instance is not None else None,
+                    transition=transition,
+                    response_status=201,
+                    response_body=response,
+                    redelivery_of=redelivery_of,
+                )
             except IntegrityError as error:
                 raise _KeyRace from error
             return IngestResult(status=201, body=response, replayed=False)
