@@ -1,6 +1,7 @@
 """REST API of the decision layer: dry-run evaluation and read access to decision records."""
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from decisions.errors import (
     UnknownRuleSet,
 )
 from decisions.models import DecisionRecord
+from opscore.api_errors import problem_responses
 
 
 class NoPublishedVersionConflict(APIException):
@@ -59,9 +61,37 @@ class DecisionRecordSerializer(serializers.ModelSerializer):
         return f"{record.instance_type.app_label}.{record.instance_type.model}"
 
 
+class EvaluationSerializer(serializers.Serializer):
+    rule_set = serializers.CharField()
+    version = serializers.IntegerField()
+    outputs = serializers.DictField()
+    matched_rules = serializers.ListField(child=serializers.DictField())
+    duration_us = serializers.IntegerField()
+    recorded = serializers.BooleanField()
+
+
 class EvaluateView(APIView):
     """POST {"inputs": {...}}: evaluate the published version; nothing is recorded."""
 
+    @extend_schema(
+        operation_id="decisions_evaluate",
+        request=EvaluateRequest,
+        responses={
+            200: EvaluationSerializer,
+            **problem_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                422,
+                d400="Missing input or an input of the wrong type.",
+                d404="Unknown rule set.",
+                d409="The rule set has no published version.",
+                d422="Evaluation refused (no matching row, a failing output expression).",
+            ),
+        },
+    )
     def post(self, request, rule_set: str):
         payload = EvaluateRequest(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -89,6 +119,7 @@ class EvaluateView(APIView):
         )
 
 
+@extend_schema(responses={200: DecisionRecordSerializer(many=True), **problem_responses(401, 403)})
 class DecisionRecordList(generics.ListAPIView):
     """Decision records, newest first; filter with ?rule_set=<slug>."""
 
@@ -100,6 +131,7 @@ class DecisionRecordList(generics.ListAPIView):
         ).select_related("instance_type")
 
 
+@extend_schema(responses={200: DecisionRecordSerializer, **problem_responses(401, 403, 404)})
 class DecisionRecordDetail(generics.RetrieveAPIView):
     serializer_class = DecisionRecordSerializer
 

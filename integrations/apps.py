@@ -1,6 +1,25 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_reference_event_types(sender, using, **kwargs) -> None:
+    # post_migrate also follows a flush (tests, resets), so the order workflow's event types
+    # and bindings exist whenever the schema does.
+    from django.db import connections
+
+    from integrations.models import EventType
+    from integrations.services import seed_reference_event_types
+
+    if EventType._meta.db_table not in connections[using].introspection.table_names():
+        return
+    seed_reference_event_types()
 
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
+
+    def ready(self) -> None:
+        from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
+
+        post_migrate.connect(_seed_reference_event_types, sender=self)

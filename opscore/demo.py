@@ -8,6 +8,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 
 from decisions.services import seed_reference_rulesets
+from integrations.models import Integration, WebhookSecret, WebhookSource
+from integrations.services import new_webhook_secret, seed_reference_event_types
 from opscore.actors import Actor
 from workflows import services
 from workflows.models import Order
@@ -52,6 +54,20 @@ def _permission(dotted: str) -> Permission:
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
 
+def _seed_demo_integrations() -> None:
+    """A demo shop (mint its key with `create_api_key demo-shop`) and a signed carrier hook."""
+    seed_reference_event_types()
+    Integration.objects.get_or_create(
+        name="demo-shop", defaults={"description": "Demo shop sending order.received"}
+    )
+    carrier, _ = WebhookSource.objects.get_or_create(
+        name="demo-carrier",
+        defaults={"event_types": ["shipment.delivered"], "correlation_field": "order_id"},
+    )
+    if not carrier.secrets.filter(is_active=True).exists():
+        WebhookSecret.objects.create(source=carrier, secret=new_webhook_secret())
+
+
 @transaction.atomic
 def seed_demo(*, password: str) -> SeedReport:
     seed_reference_rulesets()
@@ -83,4 +99,5 @@ def seed_demo(*, password: str) -> SeedReport:
             actor=requester,
         )
         orders_created += 1
+    _seed_demo_integrations()
     return SeedReport(users_created=users_created, orders_created=orders_created)

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_q",
     "opscore.apps.OpscoreConfig",
@@ -80,7 +82,10 @@ TEMPLATES = [
 SQLITE_PATH = VAR_DIR / "opscore.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{SQLITE_PATH}", conn_max_age=0, conn_health_checks=True
+        default=f"sqlite:///{SQLITE_PATH}",
+        # Seconds a web process keeps its database connection; 0 opens one per request.
+        conn_max_age=int(os.environ.get("OPSCORE_DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -117,11 +122,39 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("OPSCORE_FROM_EMAIL", "opscore@localhost")
 
 REST_FRAMEWORK = {
+    # Api-Key first: its WWW-Authenticate makes an unauthenticated call a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # An API key reaches only views that name a scope it holds; staff sessions are unaffected.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "integrations.authentication.ApiKeyScopePermission",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "opscore.renderers.ProblemJSONRenderer",
+    ],
+    "EXCEPTION_HANDLER": "opscore.api_errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "opscore API",
+    "DESCRIPTION": (
+        "Event ingestion, signed webhooks and read access to workflow instances. "
+        "Errors are RFC 9457 problem details (application/problem+json)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets are served from the sidecar package: no CDN, no internet needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
 
 # django-q2 with the ORM broker: a task enqueued inside a transaction is a row in that same
 # transaction, so nothing runs unless the transition that enqueued it committed (the outbox).

@@ -1,5 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from opscore.api_errors import UnknownEndpoint
 
 admin.site.site_header = "opscore"
 admin.site.site_title = "opscore"
@@ -8,4 +11,9 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/decisions/", include("decisions.api")),
+    path("api/v1/", include("integrations.api")),
+    path("api/v1/", include("workflows.api")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", UnknownEndpoint.as_view()),
 ]

@@ -57,3 +57,50 @@ def start_order(*, actor: Actor = SYSTEM, correlation_key: str | None = None, **
         actor=actor,
         correlation_key=correlation_key,
     )
+
+
+# --- trigger layer -------------------------------------------------------------------------
+
+
+def api_key(
+    *,
+    integration: str = "shop",
+    scopes: list[str] | None = None,
+    event_types: list[str] | None = None,
+) -> str:
+    """Mint a key for `integration` (created if missing) and return the plaintext."""
+    from integrations.models import Integration, Scope
+    from integrations.services import create_api_key
+
+    found, _ = Integration.objects.get_or_create(name=integration)
+    _, plaintext = create_api_key(
+        integration=found,
+        scopes=scopes if scopes is not None else [scope.value for scope in Scope],
+        event_types=event_types if event_types is not None else ["*"],
+    )
+    return plaintext
+
+
+def order_received_event(
+    *, source: str = "shop", correlation_key: str | None = None, **payload: Any
+) -> dict[str, Any]:
+    context = order_context(**payload)
+    return {
+        "type": "order.received",
+        "source": source,
+        "occurred_at": "2026-11-25T12:00:00+00:00",
+        "correlation_key": correlation_key or context["order_id"],
+        "payload": context,
+    }
+
+
+def webhook_source(*, name: str = "carrier", secrets: int = 1, event_types=("*",)):
+    from integrations.models import WebhookSecret, WebhookSource
+    from integrations.services import new_webhook_secret
+
+    source, _ = WebhookSource.objects.get_or_create(
+        name=name, defaults={"event_types": list(event_types)}
+    )
+    for _ in range(secrets):
+        WebhookSecret.objects.create(source=source, secret=new_webhook_secret())
+    return source

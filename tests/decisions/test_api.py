@@ -44,6 +44,7 @@ def test_evaluate_refuses_bad_input_precisely(client, carrier_rules):
     )
     assert wrong_type.status_code == 400
     assert "must be a number" in wrong_type.content.decode()
+    assert wrong_type.json()["errors"][0]["pointer"] == "/inputs"
     unknown = client.post("/api/v1/decisions/nope/evaluate", {"inputs": {}}, format="json")
     assert unknown.status_code == 404
     malformed = client.post("/api/v1/decisions/order-carrier/evaluate", {}, format="json")
@@ -59,6 +60,11 @@ def test_evaluate_without_a_published_version_is_a_conflict(client, carrier_rule
         format="json",
     )
     assert response.status_code == 409
+    # Every API error is RFC 9457 problem details, this app's included.
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (409, "no_published_version")
+    assert problem["instance"] == "/api/v1/decisions/order-carrier/evaluate"
 
 
 def test_decision_records_can_be_listed_and_read(client, carrier_rules):

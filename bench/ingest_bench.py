@@ -1,0 +1,271 @@
+"""Ingestion benchmark: POST /api/v1/events through gunicorn under wrk, against a same-run ceiling.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/opscore_trigger_bench \\
+        .venv/bin/python bench/ingest_bench.py --seconds 15
+
+Every measured event takes the full path: Api-Key authentication, JSON Schema validation,
+deduplication, the inbound event row, the order instance created, `workflow.started` and
+`execution.scheduled` appended to the hash-chained log, and the `policy.check` step enqueued
+(an Execution row and a django-q2 queue row). The ceiling, measured in the same run with the
+same gunicorn configuration and load: a bare DRF endpoint inserting one row into PostgreSQL.
+
+The database named in DATABASE_URL is dropped and recreated (its name must end in `_bench`).
+wrk (the load generator) is taken from PATH; `apt-get install wrk` provides it. gunicorn comes
+with the project's dev extra (`pip install -e .[dev]`, which `python3 dev.py test` runs).
+Loopback only; each phase is bounded by --seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WRK_SCRIPT = r"""
+local counter = 0
+local thread_index = 0
+function setup(thread)
+  thread:set("tid", thread_index)
+  thread_index = thread_index + 1
+end
+function init(args)
+  key = args[1]
+  run = args[2]
+  target = args[3]
+end
+function request()
+  counter = counter + 1
+  local id = run .. "-" .. tid .. "-" .. counter
+  local body = string.format(
+    '{"type":"order.received","source":"bench","occurred_at":"2026-11-25T12:00:00Z",' ..
+    '"correlation_key":"%s","payload":{"order_id":"%s","customer":"bench",' ..
+    '"postcode":"AB1 2CD","weight_kg":2.5,"value":120}}', id, id)
+  return wrk.format("POST", target, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Api-Key " .. key,
+    ["Idempotency-Key"] = id,
+  }, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests":%d,"duration_us":%d,"status_errors":%d,"connect_errors":%d,' ..
+    '"read_errors":%d,"timeouts":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    if not name.endswith("_bench"):
+        sys.exit(f"refusing to drop {name!r}: the bench database's name must end in _bench")
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _prepare(env: dict[str, str]) -> str:
+    """Migrate, create the ceiling table and a bench API key; return the key."""
+    python = sys.executable
+    subprocess.run(
+        [python, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
+    )
+    subprocess.run(
+        [
+            python,
+            "manage.py",
+            "dbshell",
+            "--",
+            "-c",
+            "CREATE TABLE bench_ceiling (id bigserial PRIMARY KEY, body jsonb NOT NULL)",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    created = subprocess.run(
+        [python, "manage.py", "create_api_key", "bench", "--scope", "events:write"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return created.stdout.strip().splitlines()[-1]
+
+
+def _wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit(f"gunicorn did not answer at {url}")
+
+
+def _wrk(
+    *, wrk: str, url: str, target: str, key: str, run: str, seconds: int, threads: int, conns: int
+):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    output = subprocess.run(
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            url,
+            "--",
+            key,
+            run,
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["per_second"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def _count(env: dict[str, str], sql: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "manage.py", "dbshell", "--", "-tA", "-c", sql],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(out.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn gthread workers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("set DATABASE_URL to a PostgreSQL database whose name ends in _bench")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk not found on PATH: apt-get install wrk")
+    _recreate_database(url)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.ingest_settings",
+        "OPSCORE_DEBUG": "false",
+        "OPSCORE_LOG_LEVEL": "ERROR",
+        "OPSCORE_DB_CONN_MAX_AGE": "60",
+        "OPSCORE_VAR_DIR": tempfile.mkdtemp(prefix="opscore-bench-"),
+    }
+    key = _prepare(env)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    gunicorn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opscore.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "1024",
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    load = {"wrk": wrk, "url": base, "key": key, "threads": 2, "conns": args.connections}
+    try:
+        _wait_for(f"{base}/admin/login/")
+        results = {}
+        for name, target in (("ceiling", "/bench/ceiling"), ("ingest", "/api/v1/events")):
+            _wrk(**load, target=target, run=f"{name}-warm", seconds=args.warmup)
+            results[name] = _wrk(**load, target=target, run=name, seconds=args.seconds)
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=30)
+
+    instances = _count(env, "SELECT count(*) FROM workflows_order")
+    inbound = _count(env, "SELECT count(*) FROM integrations_inboundevent")
+    queued = _count(env, "SELECT count(*) FROM django_q_ormq")
+    started = _count(env, "SELECT count(*) FROM audit_event WHERE type = 'workflow.started'")
+    ingest, ceiling = results["ingest"], results["ceiling"]
+    ratio = ingest["per_second"] / ceiling["per_second"]
+    report = {
+        "database": "postgresql",
+        "gunicorn": f"gthread {args.workers}x{args.threads}",
+        "load": f"wrk 2 threads, {args.connections} connections, {args.seconds}s per phase",
+        "ceiling_per_s": round(ceiling["per_second"], 1),
+        "ceiling_p50_ms": ceiling["p50_us"] / 1000,
+        "ceiling_p99_ms": ceiling["p99_us"] / 1000,
+        "ingest_per_s": round(ingest["per_second"], 1),
+        "ingest_p50_ms": ingest["p50_us"] / 1000,
+        "ingest_p99_ms": ingest["p99_us"] / 1000,
+        "ratio": round(ratio, 3),
+        "non_2xx": {"ceiling": ceiling["status_errors"], "ingest": ingest["status_errors"]},
+        "socket_errors": {
+            name: r["connect_errors"] + r["read_errors"] + r["timeouts"]
+            for name, r in results.items()
+        },
+        "checked": {
+            "inbound_events": inbound,
+            "instances": instances,
+            "workflow_started_events": started,
+            "queued_steps": queued,
+        },
+    }
+    print(json.dumps(report, indent=2))
+    if not (inbound == instances == started == queued) or ingest["status_errors"]:
+        sys.exit("ingestion did not route every event fully; the figures above are not valid")
+
+
+if __name__ == "__main__":
+    main()

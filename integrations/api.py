@@ -1,0 +1,308 @@
+"""REST edge of the trigger layer: event ingestion, signed webhooks, inbound event reads.
+
+Thin: each view checks the request's shape, calls one service, renders its answer. Refusals
+are problem details (opscore.api_errors) and are recorded as rejections.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import exceptions, generics, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations import selectors, services
+from integrations.models import ApiKey, Channel, InboundEvent, Scope
+from opscore.api_errors import Problem, problem_from, problem_responses
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class EventEnvelopeSerializer(serializers.Serializer):
+    """Documents the body; validation itself is the ingestion service's (JSON Schema)."""
+
+    type = serializers.CharField(max_length=100, help_text="A registered event type.")
+    source = serializers.CharField(
+        max_length=100, help_text="Who says so; (source, Idempotency-Key) is unique."
+    )
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with a time zone offset.")
+    correlation_key = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        help_text="Start: the new instance's key. Signal: finds the instance (required).",
+    )
+    payload = serializers.DictField(help_text="Validated against the event type's JSON Schema.")
+
+
+class InstanceSummarySerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    id = serializers.IntegerField()
+    correlation_key = serializers.CharField()
+    state = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class IngestResponseSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The inbound event's id.")
+    type = serializers.CharField()
+    source = serializers.CharField()
+    idempotency_key = serializers.CharField()
+    status = serializers.ChoiceField(choices=["routed", "stored"])
+    received_at = serializers.DateTimeField()
+    instance = InstanceSummarySerializer(allow_null=True, help_text="The instance reached.")
+    transition = serializers.CharField(allow_null=True)
+
+
+class InboundEventSerializer(serializers.ModelSerializer):
+    integration = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+
+    class Meta:
+        model = InboundEvent
+        fields = [
+            "id",
+            "received_at",
+            "channel",
+            "source",
+            "idempotency_key",
+            "type",
+            "occurred_at",
+            "correlation_key",
+            "payload",
+            "status",
+            "integration",
+            "actor_ref",
+            "workflow",
+            "instance_id",
+            "transition",
+            "response_status",
+            "redelivery_of",
+        ]
+        read_only_fields = fields
+
+
+def _ingest_response(result: services.IngestResult) -> Response:
+    headers = {REPLAY_HEADER: "true"} if result.replayed else {}
+    return Response(result.body, status=result.status, headers=headers)
+
+
+class RecordsRejections:
+    """Mixin: refusals raised before the service ran (auth, media type) are recorded too."""
+
+    rejection_channel: str = Channel.API
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.APIException) and not getattr(exc, "recorded", False):
+            request = self.request
+            auth = getattr(request, "_auth", None)
+            services.record_rejection(
+                channel=self.rejection_channel,
+                problem=problem_from(exc),
+                integration=auth.integration if isinstance(auth, ApiKey) else None,
+                idempotency_key=request.headers.get("Idempotency-Key", ""),
+            )
+        return super().handle_exception(exc)
+
+
+def _require_json(request) -> bytes:
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if content_type not in {"application/json", ""} and not content_type.endswith("+json"):
+        raise Problem(
+            status=415,
+            code="unsupported_media_type",
+            detail=f"send JSON (Content-Type: application/json), not {content_type!r}",
+        )
+    return request.body
+
+
+class EventsView(RecordsRejections, APIView):
+    required_scope = Scope.EVENTS_WRITE
+    parser_classes = []  # the service parses the raw body, so bad JSON is its precise 400
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Send an event",
+        description=(
+            "Validate, deduplicate, store and route one event in one transaction. "
+            "The same Idempotency-Key with the same body returns the first response again "
+            "with `Idempotent-Replayed: true`; with a different body, 422; while the first "
+            "request is still being processed, 409. Keys are kept with their inbound event "
+            "(never purged, so at least 24 hours)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unique per event from this source, e.g. a UUID (max 255).",
+            )
+        ],
+        request=EventEnvelopeSerializer,
+        responses={
+            201: OpenApiResponse(
+                IngestResponseSerializer,
+                description="Accepted (or a replay of the first response).",
+            ),
+            **problem_responses(
+                400,
+                401,
+                403,
+                409,
+                415,
+                422,
+                d400="Bad JSON, invalid envelope, unknown event type, payload schema violation, "
+                "missing Idempotency-Key or correlation_key.",
+                d403="The key lacks events:write or may not send this event type.",
+                d409="A request with this key is still in flight (Retry-After), or the "
+                "correlation key is taken.",
+                d415="The body is not JSON.",
+                d422="Key reused with a different body, no instance to signal, or the "
+                "instance cannot take the transition.",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "order.received",
+                request_only=True,
+                value={
+                    "type": "order.received",
+                    "source": "shop",
+                    "occurred_at": "2026-11-25T12:00:00Z",
+                    "correlation_key": "SO-1001",
+                    "payload": {
+                        "order_id": "SO-1001",
+                        "customer": "ACME",
+                        "postcode": "AB1 2CD",
+                        "weight_kg": 2.5,
+                        "value": 120,
+                    },
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        body = _require_json(request)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        if api_key is None and not request.user.is_staff:
+            raise exceptions.PermissionDenied("only staff may send events with a session")
+        caller = (
+            services.Caller.for_api_key(api_key)
+            if api_key is not None
+            else services.Caller.for_staff(request.user)
+        )
+        result = services.ingest_event(
+            body=body, idempotency_key=request.headers.get("Idempotency-Key"), caller=caller
+        )
+        return _ingest_response(result)
+
+
+class WebhookView(RecordsRejections, APIView):
+    """Standard Webhooks deliveries; the signature is the authentication."""
+
+    rejection_channel = Channel.WEBHOOK
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = []
+
+    @extend_schema(
+        operation_id="hooks_create",
+        summary="Receive a signed webhook",
+        description=(
+            "Standard Webhooks: `webhook-id`, `webhook-timestamp` (within 5 minutes) and "
+            "`webhook-signature` (v1 HMAC-SHA256 by any active secret of the source). Body "
+            "`{type, timestamp, data}`; `data` is the payload and `webhook-id` the "
+            "idempotency key."
+        ),
+        parameters=[
+            OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)
+            for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        ],
+        request=OpenApiTypes.OBJECT,
+        responses={
+            201: OpenApiResponse(IngestResponseSerializer, description="Accepted or replayed."),
+            **problem_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                415,
+                422,
+                d401="Missing, malformed, expired, future-dated or non-matching signature.",
+                d404="Unknown webhook source.",
+            ),
+        },
+    )
+    def post(self, request, source: str):
+        result = services.ingest_webhook(
+            source_name=source, body=_require_json(request), headers=dict(request.headers)
+        )
+        return _ingest_response(result)
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-received_at", "-id")
+    page_size = 50
+
+
+class InboundEventFilter(serializers.Serializer):
+    type = serializers.CharField(required=False, max_length=100)
+    source = serializers.CharField(required=False, max_length=100)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+
+
+class InboundEventList(generics.ListAPIView):
+    """Inbound events, newest first. An API key sees its own integration's events only."""
+
+    required_scope = Scope.INBOUND_READ
+    serializer_class = InboundEventSerializer
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        query = InboundEventFilter(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        auth = self.request.auth
+        return selectors.inbound_events(
+            **query.validated_data,
+            integration_id=auth.integration_id if isinstance(auth, ApiKey) else None,
+        ).select_related("integration")
+
+    @extend_schema(
+        parameters=[InboundEventFilter],
+        responses={200: InboundEventSerializer(many=True), **problem_responses(400, 401, 403, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class InboundEventDetail(generics.RetrieveAPIView):
+    required_scope = Scope.INBOUND_READ
+    serializer_class = InboundEventSerializer
+
+    def get_queryset(self):
+        auth = self.request.auth
+        return selectors.inbound_events(
+            integration_id=auth.integration_id if isinstance(auth, ApiKey) else None
+        ).select_related("integration")
+
+    @extend_schema(responses={200: InboundEventSerializer, **problem_responses(401, 403, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+urlpatterns = [
+    path("events", EventsView.as_view(), name="events"),
+    path("hooks/<slug:source>/", WebhookView.as_view(), name="webhook"),
+    path("inbound-events/", InboundEventList.as_view(), name="inbound-event-list"),
+    path("inbound-events/<uuid:pk>", InboundEventDetail.as_view(), name="inbound-event-detail"),
+]

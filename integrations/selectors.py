@@ -1,0 +1,49 @@
+"""Reads for the trigger layer: key lookup, inbound events, rejections."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from integrations.hashing import key_digest
+from integrations.models import ApiKey, EventType, InboundEvent, Rejection
+
+
+def active_api_key(*, key: str) -> ApiKey | None:
+    return (
+        ApiKey.objects.select_related("integration", "integration__user")
+        .filter(
+            digest=key_digest(key),
+            revoked_at__isnull=True,
+            integration__is_active=True,
+            integration__user__isnull=False,
+        )
+        .first()
+    )
+
+
+def active_event_type(*, name: str) -> EventType | None:
+    return EventType.objects.select_related("binding").filter(name=name, is_active=True).first()
+
+
+def inbound_events(
+    *,
+    type: str | None = None,
+    source: str | None = None,
+    channel: str | None = None,
+    integration_id: int | None = None,
+) -> QuerySet[InboundEvent]:
+    events = InboundEvent.objects.all()
+    if type:
+        events = events.filter(type=type)
+    if source:
+        events = events.filter(source=source)
+    if channel:
+        events = events.filter(channel=channel)
+    if integration_id is not None:
+        events = events.filter(integration_id=integration_id)
+    return events
+
+
+def rejections(*, channel: str | None = None) -> QuerySet[Rejection]:
+    found = Rejection.objects.all()
+    return found.filter(channel=channel) if channel else found

@@ -1,0 +1,857 @@
+"""The trigger layer's use cases: the one way in (`ingest_event`) and what feeds it.
+
+API calls, signed webhooks, schedule ticks, the admin's manual start and re-delivery all end in
+`ingest_event`: validate, dedupe, store and route in one transaction with the engine call, or
+refuse with a problem and record the refusal after that transaction rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from croniter import croniter
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_q.models import Schedule as QSchedule
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from integrations import selectors
+from integrations.hashing import advisory_lock_id, canonical_json, key_digest, request_hash
+from integrations.models import (
+    ApiKey,
+    BindingAction,
+    Channel,
+    EventType,
+    InboundEvent,
+    InboundStatus,
+    Integration,
+    Rejection,
+    Schedule,
+    TriggerBinding,
+    WebhookSource,
+)
+from opscore.actors import Actor
+from opscore.api_errors import Problem
+from workflows import engine, registry
+from workflows import services as workflow_services
+from workflows.models import WorkflowInstance
+
+IDEMPOTENCY_KEY_MAX = 255
+BODY_EXCERPT_BYTES = 4096
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "source", "occurred_at", "payload"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "minLength": 1, "maxLength": 100},
+        "source": {"type": "string", "minLength": 1, "maxLength": 100},
+        "occurred_at": {"type": "string", "format": "date-time", "minLength": 1},
+        "correlation_key": {"type": ["string", "null"], "maxLength": 200},
+        "payload": {"type": "object"},
+    },
+}
+
+
+# --- who is calling ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is ingesting, through which channel, and which event types they may send."""
+
+    channel: str
+    actor: Actor
+    may_send: Callable[[str], bool]
+    integration: Integration | None = None
+
+    @classmethod
+    def for_api_key(cls, api_key: ApiKey) -> Caller:
+        return cls(
+            channel=Channel.API,
+            actor=Actor.for_integration(api_key.integration.name),
+            may_send=api_key.allows_event_type,
+            integration=api_key.integration,
+        )
+
+    @classmethod
+    def for_staff(cls, user, *, channel: str = Channel.API) -> Caller:
+        return cls(channel=channel, actor=Actor.for_user(user), may_send=lambda type_: True)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+    @property
+    def inbound_event_id(self) -> str:
+        return self.body["id"]
+
+
+class _KeyRace(Exception):
+    """The unique constraint caught a second insert for the key; re-read and answer from it."""
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(
+        json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema."""
+    Draft202012Validator.check_schema(schema)
+
+
+def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, Any]]:
+    validator = _validator(canonical_json(schema))
+    found = sorted(validator.iter_errors(value), key=lambda error: list(error.absolute_path))
+    return [
+        {
+            "pointer": prefix + "".join(f"/{part}" for part in error.absolute_path),
+            "detail": error.message,
+            "code": str(error.validator),
+        }
+        for error in found
+    ]
+
+
+def _parse_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as error:
+        raise Problem(
+            status=400, code="bad_json", detail=f"the body is not UTF-8 text: {error.reason}"
+        ) from error
+    except json.JSONDecodeError as error:
+        raise Problem(
+            status=400,
+            code="bad_json",
+            title="Malformed JSON",
+            detail=f"the body is not valid JSON: {error.msg} at line {error.lineno} "
+            f"column {error.colno}",
+        ) from error
+
+
+def _check_idempotency_key(key: str | None) -> str:
+    if not key or not key.strip():
+        raise Problem(
+            status=400,
+            code="idempotency_key_missing",
+            detail="an Idempotency-Key header is required (any unique string, e.g. a UUID)",
+        )
+    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise Problem(
+            status=400,
+            code="idempotency_key_invalid",
+            detail=f"the Idempotency-Key must be printable text of at most "
+            f"{IDEMPOTENCY_KEY_MAX} characters",
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class _Validated:
+    envelope: dict[str, Any]
+    event_type: EventType
+    binding: TriggerBinding | None
+    occurred_at: datetime
+
+
+def _validate(*, document: Any, caller: Caller) -> _Validated:
+    errors = _schema_errors(schema=ENVELOPE_SCHEMA, value=document, prefix="")
+    occurred_at = None
+    if not errors:
+        occurred_at = parse_datetime(document["occurred_at"])
+        if occurred_at is None or occurred_at.tzinfo is None:
+            errors.append(
+                {
+                    "pointer": "/occurred_at",
+                    "detail": "must be an ISO 8601 date-time with a time zone offset",
+                    "code": "format",
+                }
+            )
+    if errors:
+        raise Problem(
+            status=400,
+            code="invalid_envelope",
+            title="Invalid event",
+            detail="; ".join(f"{e['pointer'] or '/'}: {e['detail']}" for e in errors[:5]),
+            errors=errors,
+        )
+    event_type = selectors.active_event_type(name=document["type"])
+    if event_type is None:
+        raise Problem(
+            status=400,
+            code="unknown_event_type",
+            title="Unknown event type",
+            detail=f"no active event type {document['type']!r}",
+            errors=[{"pointer": "/type", "detail": "unknown event type", "code": "unknown"}],
+        )
+    if not caller.may_send(event_type.name):
+        raise Problem(
+            status=403,
+            code="event_type_not_allowed",
+            detail=f"this caller may not send {event_type.name!r} events",
+        )
+    payload_errors = _schema_errors(
+        schema=event_type.schema, value=document["payload"], prefix="/payload"
+    )
+    if payload_errors:
+        raise Problem(
+            status=400,
+            code="schema_violation",
+            title="Payload does not match the event type's schema",
+            detail="; ".join(f"{e['pointer']}: {e['detail']}" for e in payload_errors[:5]),
+            errors=payload_errors,
+        )
+    binding = getattr(event_type, "binding", None)
+    if binding is not None and not binding.is_active:
+        binding = None
+    if (
+        binding is not None
+        and binding.action == BindingAction.SIGNAL
+        and not document.get("correlation_key")
+    ):
+        raise Problem(
+            status=400,
+            code="correlation_key_missing",
+            detail=f"{event_type.name!r} signals an instance: correlation_key is required",
+            errors=[{"pointer": "/correlation_key", "detail": "required", "code": "required"}],
+        )
+    return _Validated(
+        envelope=document, event_type=event_type, binding=binding, occurred_at=occurred_at
+    )
+
+
+# --- ingestion -----------------------------------------------------------------------------
+
+
+def ingest_event(
+    *,
+    body: bytes,
+    idempotency_key: str | None,
+    caller: Caller,
+    redelivery_of: InboundEvent | None = None,
+) -> IngestResult:
+    """Validate, dedupe, store and route one event; or refuse it and record the refusal.
+
+    Guarantees: an accepted event, the inbound row and everything the engine did for it
+    commit together; a refusal raises `Problem` having written nothing but a `Rejection` row.
+    (source, idempotency key) is unique forever: the same body again returns the first
+    response (`replayed=True`), a different body is refused with 422, and while the first
+    request is still in its transaction a second one is refused with 409.
+    """
+    document: Any = None
+    try:
+        key = _check_idempotency_key(idempotency_key)
+        document = _parse_body(body)
+        validated = _validate(document=document, caller=caller)
+        try:
+            return _store_and_route(
+                validated=validated, key=key, caller=caller, redelivery_of=redelivery_of
+            )
+        except _KeyRace:
+            # The winner has committed by the time the constraint fires; answer from its row.
+            with transaction.atomic():
+                answer = _answer_existing(
+                    source=validated.envelope["source"],
+                    key=key,
+                    digest=request_hash(validated.envelope),
+                )
+            if answer is None:
+                raise _in_flight() from None
+            return answer
+    except Problem as problem:
+        record_rejection(
+            channel=caller.channel,
+            problem=problem,
+            integration=caller.integration,
+            body=body,
+            document=document,
+            idempotency_key=idempotency_key or "",
+        )
+        raise
+
+
+def _store_and_route(
+    *, validated: _Validated, key: str, caller: Caller, redelivery_of: InboundEvent | None
+) -> IngestResult:
+    envelope = validated.envelope
+    source = envelope["source"]
+    digest = request_hash(envelope)
+    try:
+        with transaction.atomic():
+            _lock_key(source=source, key=key)
+            existing = _answer_existing(source=source, key=key, digest=digest)
+            if existing is not None:
+                return existing
+            event_id = uuid.uuid4()
+            instance, transition = _route(
+                validated=validated, caller=caller, event_id=event_id, source=source
+            )
+            status = InboundStatus.ROUTED if instance is not None else InboundStatus.STORED
+            received_at = timezone.now()
+            response = {
+                "id": str(event_id),
+                "type": validated.event_type.name,
+                "source": source,
+                "idempotency_key": key,
+                "status": str(status),
+                "received_at": received_at.isoformat(),
+                "instance": _instance_summary(instance),
+                "transition": transition or None,
+            }
+            # No savepoint: a unique-key clash abandons the whole transaction anyway, and a
+            # savepoint would add two round trips while the log's chain head is locked.
+            try:
+                InboundEvent.objects.create(
+                    id=event_id,
+                    received_at=received_at,
+                    channel=caller.channel,
+                    source=source,
+                    idempotency_key=key,
+                    request_hash=digest,
+                    type=validated.event_type.name,
+                    occurred_at=validated.occurred_at,
+                    correlation_key=envelope.get("correlation_key") or "",
+                    payload=envelope["payload"],
+                    status=status,
+                    integration=caller.integration,
+                    actor_ref=str(caller.actor),
+                    workflow=instance.workflow_name if instance is not None else "",
+                    instance_id=instance.pk if instance is not None else None,
+                    transition=transition,
+                    response_status=201,
+                    response_body=response,
+                    redelivery_of=redelivery_of,
+                )
+            except IntegrityError as error:
+                raise _KeyRace from error
+            return IngestResult(status=201, body=response, replayed=False)
+    except engine.WorkflowError as error:
+        raise _routing_problem(error) from error
+
+
+def _lock_key(*, source: str, key: str) -> None:
+    """Refuse with 409 while another transaction holds the same key.
+
+    On PostgreSQL a transaction-scoped advisory lock marks the key in flight and vanishes with
+    the transaction, so a crashed request leaves nothing to clean up. SQLite runs one writer
+    at a time (BEGIN IMMEDIATE), so a second request simply finds the first one's row.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s)",
+            [advisory_lock_id(source=source, idempotency_key=key)],
+        )
+        (acquired,) = cursor.fetchone()
+    if not acquired:
+        raise _in_flight()
+
+
+def _in_flight() -> Problem:
+    return Problem(
+        status=409,
+        code="idempotency_key_in_flight",
+        title="Request in progress",
+        detail="a request with this Idempotency-Key is still being processed; "
+        "retry after it finishes to get its response",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _answer_existing(*, source: str, key: str, digest: str) -> IngestResult | None:
+    existing = (
+        InboundEvent.objects.filter(source=source, idempotency_key=key)
+        .values("request_hash", "response_status", "response_body")
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing["request_hash"] != digest:
+        raise Problem(
+            status=422,
+            code="idempotency_key_reused",
+            title="Idempotency-Key reused with a different body",
+            detail=f"the Idempotency-Key {key!r} from {source!r} was first used with a "
+            "different request body; use a new key for a new event",
+        )
+    return IngestResult(
+        status=existing["response_status"], body=existing["response_body"], replayed=True
+    )
+
+
+def _route(
+    *, validated: _Validated, caller: Caller, event_id: uuid.UUID, source: str
+) -> tuple[WorkflowInstance | None, str]:
+    binding = validated.binding
+    if binding is None:
+        return None, ""
+    envelope = validated.envelope
+    trigger = {"inbound_event": str(event_id), "type": validated.event_type.name, "source": source}
+    if binding.action == BindingAction.START:
+        instance = workflow_services.start_workflow(
+            workflow=binding.workflow,
+            context={**envelope["payload"], "trigger": trigger},
+            actor=caller.actor,
+            correlation_key=envelope.get("correlation_key") or None,
+        )
+        return instance, ""
+    try:
+        instance = workflow_services.signal_workflow(
+            workflow=binding.workflow,
+            correlation_key=envelope["correlation_key"],
+            transition=binding.transition,
+            actor=caller.actor,
+            data={**trigger, "payload": envelope["payload"]},
+        )
+    except registry.get(binding.workflow).model.DoesNotExist as error:
+        raise Problem(
+            status=422,
+            code="instance_not_found",
+            title="No instance to signal",
+            detail=f"no {binding.workflow} with correlation key {envelope['correlation_key']!r}",
+            errors=[{"pointer": "/correlation_key", "detail": "not found", "code": "not_found"}],
+        ) from error
+    return instance, binding.transition
+
+
+def _routing_problem(error: engine.WorkflowError) -> Problem:
+    if isinstance(error, engine.DuplicateCorrelationKey):
+        return Problem(
+            status=409,
+            code="correlation_key_taken",
+            title="Correlation key already in use",
+            detail=str(error),
+            errors=[{"pointer": "/correlation_key", "detail": "taken", "code": "unique"}],
+        )
+    if isinstance(error, engine.IllegalTransition):
+        return Problem(
+            status=422, code="illegal_transition", title="Illegal transition", detail=str(error)
+        )
+    return Problem(status=422, code="workflow_refused", detail=str(error))
+
+
+def _instance_summary(instance: WorkflowInstance | None) -> dict[str, Any] | None:
+    if instance is None:
+        return None
+    return {
+        "workflow": instance.workflow_name,
+        "id": instance.pk,
+        "correlation_key": instance.correlation_key,
+        "state": str(instance.state),
+        "version": instance.version,
+    }
+
+
+def record_rejection(
+    *,
+    channel: str,
+    problem: Problem,
+    integration: Integration | None = None,
+    body: bytes = b"",
+    document: Any = None,
+    idempotency_key: str = "",
+    source: str = "",
+) -> Rejection:
+    """Record a refused request in its own transaction (the attempted work is already undone)."""
+    fields = document if isinstance(document, dict) else {}
+    problem.recorded = True  # so the API edge does not record it a second time
+    with transaction.atomic():
+        return Rejection.objects.create(
+            channel=channel,
+            source=source or str(fields.get("source") or "")[:100],
+            integration=integration,
+            event_type=str(fields.get("type") or "")[:100],
+            idempotency_key=idempotency_key[:IDEMPOTENCY_KEY_MAX],
+            status=problem.status_code,
+            problem=problem.code[:60],
+            detail=str(problem.detail),
+            errors=problem.errors,
+            body_excerpt=body[:BODY_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+        )
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return Webhook._SECRET_PREFIX + secrets.token_urlsafe(32).replace("-", "+").replace(
+        "_", "/"
+    ).rstrip("=")
+
+
+def ingest_webhook(*, source_name: str, body: bytes, headers: dict[str, str]) -> IngestResult:
+    """Verify a Standard Webhooks delivery and ingest it with `webhook-id` as its key.
+
+    Any active secret of the source may have signed it (rotation); the timestamp must be
+    within 5 minutes of now. A delivery that fails is refused with 401 and recorded.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    webhook_id = lowered.get("webhook-id", "")
+    source = WebhookSource.objects.filter(name=source_name, is_active=True).first()
+    if source is None:
+        problem = Problem(
+            status=404, code="unknown_webhook_source", detail=f"no webhook source {source_name!r}"
+        )
+        record_rejection(
+            channel=Channel.WEBHOOK,
+            problem=problem,
+            body=body,
+            idempotency_key=webhook_id,
+            source=source_name[:100],
+        )
+        raise problem
+    try:
+        _verify_signature(source=source, body=body, headers=lowered)
+        message = _parse_body(body)
+    except Problem as problem:
+        record_rejection(
+            channel=Channel.WEBHOOK,
+            problem=problem,
+            integration=source.integration,
+            body=body,
+            idempotency_key=webhook_id,
+            source=source.name,
+        )
+        raise
+    caller = Caller(
+        channel=Channel.WEBHOOK,
+        actor=Actor.for_integration(f"webhook:{source.name}"),
+        may_send=source.allows_event_type,
+        integration=source.integration,
+    )
+    envelope = _webhook_envelope(source=source, message=message, headers=lowered)
+    return ingest_event(
+        body=canonical_json(envelope).encode(), idempotency_key=webhook_id, caller=caller
+    )
+
+
+def _verify_signature(*, source: WebhookSource, body: bytes, headers: dict[str, str]) -> None:
+    secrets_ = list(source.secrets.filter(is_active=True).values_list("secret", flat=True))
+    reason = "the source has no active secret"
+    for secret in secrets_:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return
+        except WebhookVerificationError as error:
+            reason = str(error)
+            if "timestamp" in reason or "headers" in reason.lower():
+                break  # the same for every secret: no point trying the others
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            # The library splits and base64-decodes signatures unguarded.
+            reason = f"malformed signature header: {error}"
+    raise Problem(
+        status=401,
+        code="bad_signature",
+        title="Webhook signature not verified",
+        detail=reason,
+        headers={"WWW-Authenticate": "Standard-Webhooks"},
+    )
+
+
+def _webhook_envelope(
+    *, source: WebhookSource, message: Any, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Standard Webhooks payloads are {type, timestamp, data}; map them onto the envelope."""
+    if not isinstance(message, dict):
+        message = {"data": message}
+    data = message.get("data")
+    occurred_at = message.get("timestamp")
+    if not occurred_at:
+        stamp = float(headers.get("webhook-timestamp") or 0)
+        occurred_at = datetime.fromtimestamp(stamp, tz=UTC).isoformat()
+    correlation_key = data.get(source.correlation_field) if isinstance(data, dict) else None
+    return {
+        "type": message.get("type"),
+        "source": source.name,
+        "occurred_at": occurred_at,
+        "correlation_key": correlation_key if isinstance(correlation_key, str) else None,
+        "payload": data,
+    }
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def _service_user(integration: Integration):
+    if integration.user_id is not None:
+        return integration.user
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username=f"integration:{integration.name}"[:150],
+        defaults={"is_staff": False, "is_active": True},
+    )
+    user.set_unusable_password()
+    user.save()
+    integration.user = user
+    integration.save(update_fields=["user"])
+    return user
+
+
+def create_api_key(
+    *,
+    integration: Integration,
+    scopes: list[str],
+    event_types: list[str],
+    name: str = "",
+) -> tuple[ApiKey, str]:
+    """Mint a key; the plaintext is returned once and only its digest is stored."""
+    with transaction.atomic():
+        _service_user(integration)
+        prefix = secrets.token_hex(4)
+        plaintext = f"opk_{prefix}_{secrets.token_urlsafe(32)}"
+        api_key = ApiKey.objects.create(
+            integration=integration,
+            name=name,
+            prefix=prefix,
+            digest=key_digest(plaintext),
+            scopes=list(scopes),
+            event_types=list(event_types),
+        )
+    return api_key, plaintext
+
+
+def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    api_key.refresh_from_db()
+    return api_key
+
+
+def rotate_api_key(*, api_key: ApiKey) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same scopes; the old one stops working at once."""
+    with transaction.atomic():
+        old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        new, plaintext = create_api_key(
+            integration=old.integration,
+            scopes=old.scopes,
+            event_types=old.event_types,
+            name=old.name,
+        )
+        old.revoked_at = old.revoked_at or timezone.now()
+        old.replaced_by = new
+        old.save(update_fields=["revoked_at", "replaced_by"])
+    return new, plaintext
+
+
+# --- admin: manual start and re-delivery ---------------------------------------------------
+
+
+def start_manually(
+    *,
+    event_type: EventType,
+    payload: dict[str, Any],
+    correlation_key: str,
+    idempotency_key: str,
+    occurred_at: datetime,
+    user,
+) -> IngestResult:
+    """The admin's manual start: an event from the `admin` source, through the same path.
+
+    The form carries its key and the moment it was opened, so submitting it twice is the same
+    request twice and starts one instance.
+    """
+    envelope = {
+        "type": event_type.name,
+        "source": "admin",
+        "occurred_at": occurred_at.isoformat(),
+        "correlation_key": correlation_key or None,
+        "payload": payload,
+    }
+    return ingest_event(
+        body=canonical_json(envelope).encode(),
+        idempotency_key=idempotency_key,
+        caller=Caller.for_staff(user, channel=Channel.ADMIN),
+    )
+
+
+def redeliver_inbound_event(*, event: InboundEvent, user, new_key: bool) -> IngestResult:
+    """Replay a stored event's trigger.
+
+    With its own key deduplication applies and the first response comes back (nothing new is
+    written). With `new_key` the operator asks for a second delivery: a new inbound event,
+    channel `redelivery`, pointing at the original and naming the operator.
+    """
+    envelope = {
+        "type": event.type,
+        "source": event.source,
+        "occurred_at": event.occurred_at.isoformat(),
+        "correlation_key": event.correlation_key or None,
+        "payload": event.payload,
+    }
+    if not new_key:
+        return ingest_event(
+            body=canonical_json(envelope).encode(),
+            idempotency_key=event.idempotency_key,
+            caller=Caller.for_staff(user, channel=Channel.REDELIVERY),
+        )
+    key = f"{event.idempotency_key[:200]}:redelivery:{uuid.uuid4().hex[:16]}"
+    return ingest_event(
+        body=canonical_json(envelope).encode(),
+        idempotency_key=key,
+        caller=Caller.for_staff(user, channel=Channel.REDELIVERY),
+        redelivery_of=event,
+    )
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+FIRE_SCHEDULE_TASK = "integrations.tasks.fire_schedule"
+
+
+def validate_cron(expression: str) -> None:
+    if not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a valid cron expression")
+
+
+def sync_schedule(*, schedule: Schedule) -> Schedule:
+    """Create, update or remove the django-q2 schedule that ticks this trigger.
+
+    django-q2 passes each run's intended slot (`slot`), which becomes the idempotency key:
+    two clusters ticking the same slot produce one event. With catch_up off, a stretch of
+    missed slots fires once, for the first missed slot, never once per slot.
+    """
+    validate_cron(schedule.cron)
+    with transaction.atomic():
+        q_schedule = schedule.q_schedule
+        if not schedule.is_active:
+            schedule.q_schedule = None
+            schedule.save(update_fields=["q_schedule"])
+            if q_schedule is not None:
+                q_schedule.delete()
+            return schedule
+        if q_schedule is None:
+            q_schedule = QSchedule(func=FIRE_SCHEDULE_TASK)
+        q_schedule.name = f"trigger:{schedule.name}"[:100]
+        q_schedule.args = repr(schedule.pk)
+        q_schedule.schedule_type = QSchedule.CRON
+        q_schedule.cron = schedule.cron
+        q_schedule.repeats = -1
+        q_schedule.intended_date_kwarg = "slot"
+        q_schedule.next_run = croniter(schedule.cron, timezone.localtime()).get_next(datetime)
+        q_schedule.save()
+        if schedule.q_schedule_id != q_schedule.pk:
+            schedule.q_schedule = q_schedule
+            schedule.save(update_fields=["q_schedule"])
+    return schedule
+
+
+def delete_schedule(*, schedule: Schedule) -> None:
+    """Remove the trigger and the django-q2 schedule that ticks it, together."""
+    with transaction.atomic():
+        q_schedule = schedule.q_schedule
+        schedule.delete()
+        if q_schedule is not None:
+            q_schedule.delete()
+
+
+def fire_schedule(*, schedule_id: int, slot: str) -> IngestResult | None:
+    """Emit the schedule's event for `slot`; the same slot twice is a replay, never a new event."""
+    schedule = Schedule.objects.select_related("event_type").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.is_active:
+        return None
+    envelope = {
+        "type": schedule.event_type.name,
+        "source": f"schedule:{schedule.name}"[:100],
+        "occurred_at": slot,
+        "correlation_key": schedule.correlation_key.replace("{slot}", slot) or None,
+        "payload": {**schedule.payload},
+    }
+    caller = Caller(
+        channel=Channel.SCHEDULE,
+        actor=Actor(kind="system", ref=f"schedule:{schedule.name}"[:150]),
+        may_send=lambda type_: True,
+    )
+    return ingest_event(body=canonical_json(envelope).encode(), idempotency_key=slot, caller=caller)
+
+
+# --- reference event types -----------------------------------------------------------------
+
+ORDER_RECEIVED_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["order_id", "customer", "postcode", "weight_kg", "value"],
+    "properties": {
+        "order_id": {"type": "string", "minLength": 1, "maxLength": 100},
+        "customer": {"type": "string", "minLength": 1, "maxLength": 200},
+        "postcode": {"type": "string", "pattern": "^[A-Za-z]{1,2}[0-9]"},
+        "weight_kg": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+        "value": {"type": "number", "minimum": 0},
+    },
+}
+SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["tracking_number"],
+    "properties": {
+        "tracking_number": {"type": "string", "minLength": 1},
+        "signed_by": {"type": "string"},
+        "delivered_at": {"type": "string", "format": "date-time"},
+    },
+}
+REFERENCE_EVENT_TYPES = [
+    (
+        "order.received",
+        "A customer order to fulfil; starts the order workflow.",
+        ORDER_RECEIVED_SCHEMA,
+        {"action": BindingAction.START, "workflow": "order", "transition": ""},
+    ),
+    (
+        "shipment.delivered",
+        "The carrier's proof of delivery; signals confirm_delivery on the order.",
+        SHIPMENT_DELIVERED_SCHEMA,
+        {"action": BindingAction.SIGNAL, "workflow": "order", "transition": "confirm_delivery"},
+    ),
+]
+
+
+def seed_reference_event_types() -> int:
+    """Create the order workflow's event types and bindings if missing; never overwrite."""
+    created = 0
+    with transaction.atomic():
+        for name, description, schema, binding in REFERENCE_EVENT_TYPES:
+            event_type, was_created = EventType.objects.get_or_create(
+                name=name, defaults={"description": description, "schema": schema}
+            )
+            created += was_created
+            TriggerBinding.objects.get_or_create(event_type=event_type, defaults=binding)
+    return created
+
+
+__all__ = [
+    "Caller",
+    "IngestResult",
+    "SchemaError",
+    "check_schema",
+    "create_api_key",
+    "fire_schedule",
+    "ingest_event",
+    "ingest_webhook",
+    "redeliver_inbound_event",
+    "rotate_api_key",
+    "start_manually",
+    "sync_schedule",
+]

@@ -1,0 +1,55 @@
+"""schemathesis against the generated OpenAPI schema, over real HTTP to gunicorn on loopback.
+
+Bounded: a fixed number of examples per operation and a time budget. The run fails on any 5xx,
+an undocumented status code or content type, or a response that violates its schema.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.factories import api_key, start_order
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(gunicorn_url, tmp_path):
+    key = api_key()
+    start_order()  # something for the read endpoints to return
+    st = Path(sys.executable).with_name("st")
+    result = subprocess.run(
+        [
+            str(st),
+            "run",
+            f"{gunicorn_url}/api/v1/schema/",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "40",
+            "--max-time",
+            "75",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--header",
+            f"Authorization: Api-Key {key}",
+            "--seed",
+            "1",
+            "--workers",
+            "2",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
