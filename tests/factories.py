@@ -57,3 +57,31 @@ def start_order(*, actor: Actor = SYSTEM, correlation_key: str | None = None, **
         actor=actor,
         correlation_key=correlation_key,
     )
+
+
+def reviewer(username: str | None = None, *, group: str = "reviewers") -> User:
+    """A member of a review queue with the permission its transitions declare."""
+    return user_with_perms("workflows.review_order", username=username, group=group)
+
+
+def order_in_review(*, actor: Actor = SYSTEM, **context) -> Order:
+    """An order waiting in manual.review, with its open task (policy.check skipped)."""
+    from workflows import engine
+
+    order = start_order(actor=actor, **context)
+    return engine.transition(instance=order, name="flag_for_review", actor=SYSTEM)
+
+
+def start_invoice(*, actor: Actor = SYSTEM, amount: float, **context) -> Any:
+    number = next(_order_numbers)
+    return services.start_workflow(
+        workflow="invoice",
+        context={
+            "invoice_id": f"INV-{number:06d}",
+            "supplier": f"supplier-{number}",
+            "amount": amount,
+            "currency": "EUR",
+            **context,
+        },
+        actor=actor,
+    )
