@@ -8,4 +8,5 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/decisions/", include("decisions.api")),
+    path("api/v1/tasks/", include("approvals.api")),
 ]

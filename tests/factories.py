@@ -59,9 +59,17 @@ def start_order(*, actor: Actor = SYSTEM, correlation_key: str | None = None, **
     )
 
 
-def reviewer(username: str | None = None, *, group: str = "reviewers") -> User:
-    """A member of a review queue with the permission its transitions declare."""
-    return user_with_perms("workflows.review_order", username=username, group=group)
+def reviewer(
+    username: str | None = None, *, group: str = "reviewers", perms: tuple[str, ...] = ()
+) -> User:
+    """A member of a review queue who works tasks, with the permission order review declares."""
+    return user_with_perms(
+        "approvals.work_reviewtask",
+        "workflows.review_order",
+        *perms,
+        username=username,
+        group=group,
+    )
 
 
 def order_in_review(*, actor: Actor = SYSTEM, **context) -> Order:

@@ -53,3 +53,14 @@ def smtp(settings) -> Iterator[Mailbox]:
     settings.OPSCORE_BASE_URL = "https://ops.example.test"
     yield mailbox
     controller.stop()
+
+
+@pytest.fixture
+def payments(settings):
+    """A real HTTP payments provider on loopback that honours and counts Idempotency-Key."""
+    from integrations.payments_sandbox import PaymentsSandbox
+
+    sandbox = PaymentsSandbox().start()
+    settings.OPSCORE_PAYMENTS_URL = sandbox.url
+    yield sandbox
+    sandbox.stop()
