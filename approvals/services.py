@@ -146,7 +146,7 @@ def close_tasks_on_exit(*, instance: WorkflowInstance, transition: str) -> int:
 
 def _lock(task: ReviewTask) -> ReviewTask:
     return (
-        ReviewTask.objects.select_for_update()
+        ReviewTask.objects.select_for_update(of=("self",))
         .select_related("queue", "escalated_to", "assignee", "instance_type")
         .get(pk=task.pk)
     )
@@ -563,7 +563,7 @@ def sweep_review_deadlines(
     totals = {"reminders": 0, "escalations": 0, "expirations": 0}
     with transaction.atomic():
         due = list(
-            ReviewTask.objects.select_for_update(skip_locked=True)
+            ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("queue", "assignee", "escalated_to", "instance_type")
             .filter(status__in=ACTIVE_STATUSES, next_action_at__lte=now)
             .order_by("next_action_at")[:batch_size]
@@ -586,7 +586,7 @@ def deliver_notifications(*, batch_size: int = 200) -> tuple[int, int]:
     for pk in pending:
         with transaction.atomic():
             notification = (
-                TaskNotification.objects.select_for_update(skip_locked=True)
+                TaskNotification.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("task__queue", "task__escalated_to", "task__instance_type")
                 .filter(pk=pk, sent_at__isnull=True)
                 .first()
