@@ -192,32 +192,32 @@ class MyTask(ReviewTask):
     class Meta:
         proxy = True
         verbose_name = "my task"
-        verbose_name_plural = "1. My tasks"
+        verbose_name_plural = "my tasks"
 
 
 class TeamTask(ReviewTask):
     class Meta:
         proxy = True
         verbose_name = "team task"
-        verbose_name_plural = "2. My team's queue"
+        verbose_name_plural = "my team's queue"
 
 
 class UnassignedTask(ReviewTask):
     class Meta:
         proxy = True
         verbose_name = "unassigned task"
-        verbose_name_plural = "3. Unassigned"
+        verbose_name_plural = "unassigned"
 
 
 class OverdueTask(ReviewTask):
     class Meta:
         proxy = True
         verbose_name = "overdue task"
-        verbose_name_plural = "4. Overdue"
+        verbose_name_plural = "overdue"
 
 
 class EscalatedTask(ReviewTask):
     class Meta:
         proxy = True
         verbose_name = "escalated task"
-        verbose_name_plural = "5. Escalated"
+        verbose_name_plural = "escalated"
