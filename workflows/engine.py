@@ -164,7 +164,8 @@ def record_step_event(
     actor: Actor,
     payload: dict[str, Any],
 ) -> Event:
-    """Record something that happened to a step without changing state (an attempt, a retry)."""
+    """Record something that happened to a step without changing state (an attempt, a retry,
+    a review task claimed or escalated)."""
     return append_event(type=type, instance=instance, actor=actor, payload=payload)
 
 
