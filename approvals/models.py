@@ -96,11 +96,14 @@ class ReviewTask(models.Model):
     status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     # Computed by the database from status: the queues filter on one value, so an index on
     # (queue, active, due_at) serves "waiting tasks of this queue, soonest due first" in order.
+    # 1 or 0 rather than a boolean: Django renders `boolean=True` as a bare `WHERE active`,
+    # which SQLite cannot match to an index column.
     active = models.GeneratedField(
-        expression=models.ExpressionWrapper(
-            Q(status__in=["open", "claimed"]), output_field=models.BooleanField()
+        expression=models.Case(
+            models.When(status__in=["open", "claimed"], then=models.Value(1)),
+            default=models.Value(0),
         ),
-        output_field=models.BooleanField(),
+        output_field=models.PositiveSmallIntegerField(),
         db_persist=True,
     )
     opened_at = models.DateTimeField()

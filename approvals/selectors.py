@@ -31,31 +31,31 @@ def visible_tasks(*, user) -> QuerySet[ReviewTask]:
 
 
 def my_tasks(*, user) -> QuerySet[ReviewTask]:
-    return _base().filter(assignee=user, active=True)
+    return _base().filter(assignee=user, active=1)
 
 
 def team_queue(*, user) -> QuerySet[ReviewTask]:
     """Active tasks waiting in any of the user's groups' queues."""
-    return _base().filter(queue_id__in=group_ids_for(user=user), active=True)
+    return _base().filter(queue_id__in=group_ids_for(user=user), active=1)
 
 
 def unassigned_tasks(*, user) -> QuerySet[ReviewTask]:
     return _base().filter(
         queue_id__in=group_ids_for(user=user),
-        active=True,
+        active=1,
         status=TaskStatus.OPEN,
         assignee__isnull=True,
     )
 
 
 def overdue_tasks(*, user, now: datetime | None = None) -> QuerySet[ReviewTask]:
-    return visible_tasks(user=user).filter(active=True, due_at__lt=now or timezone.now())
+    return visible_tasks(user=user).filter(active=1, due_at__lt=now or timezone.now())
 
 
 def escalated_tasks(*, user) -> QuerySet[ReviewTask]:
     """Escalated and still waiting: supervisors see those escalated to them; a queue's members
     see their own queue's escalations too."""
-    return visible_tasks(user=user).filter(active=True, escalation_level__gt=0)
+    return visible_tasks(user=user).filter(active=1, escalation_level__gt=0)
 
 
 def active_task_for(*, instance: Model) -> ReviewTask | None:
@@ -63,7 +63,7 @@ def active_task_for(*, instance: Model) -> ReviewTask | None:
         ReviewTask.objects.filter(
             instance_type=ContentType.objects.get_for_model(instance),
             instance_id=instance.pk,
-            active=True,
+            active=1,
         )
         .order_by("-opened_at")
         .first()

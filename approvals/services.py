@@ -565,7 +565,7 @@ def sweep_review_deadlines(
         due = list(
             ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("queue", "assignee", "escalated_to", "instance_type")
-            .filter(active=True, next_action_at__lte=now)
+            .filter(active=1, next_action_at__lte=now)
             .order_by("next_action_at")[:batch_size]
         )
         for task in due:
