@@ -316,7 +316,12 @@ def reassign_task(*, task: ReviewTask, actor: Actor, assignee) -> ReviewTask:
 
 
 def _decide(
-    *, task: ReviewTask, actor: Actor, approve: bool, reason: str
+    *,
+    task: ReviewTask,
+    actor: Actor,
+    approve: bool,
+    reason: str,
+    context_update: dict[str, Any] | None = None,
 ) -> tuple[ReviewTask, WorkflowInstance]:
     user = _require_user(actor)
     with transaction.atomic():
@@ -356,6 +361,7 @@ def _decide(
                 name=name,
                 actor=actor,
                 data={"step": locked.step, "task": locked.pk, "reason": reason},
+                context_update=context_update,
                 expected_version=locked.instance_version,
             )
         except (engine.StaleInstance, engine.IllegalTransition) as error:
@@ -363,8 +369,15 @@ def _decide(
     return locked, moved
 
 
-def approve_task(*, task: ReviewTask, actor: Actor, comment: str = "") -> ReviewTask:
-    """Approve and move the instance on, in one transaction.
+def approve_task(
+    *,
+    task: ReviewTask,
+    actor: Actor,
+    comment: str = "",
+    context_update: dict[str, Any] | None = None,
+) -> ReviewTask:
+    """Approve and move the instance on, in one transaction; `context_update` carries what the
+    reviewer decided along with the approval (e.g. an order's `carrier_choice`).
 
     Refused (nothing written) when the task was decided or closed meanwhile, or is claimed by
     someone else (TaskConflict); when the person started the instance or approved an earlier
@@ -372,7 +385,9 @@ def approve_task(*, task: ReviewTask, actor: Actor, comment: str = "") -> Review
     and when the transition's permission is missing (engine.TransitionNotPermitted). Of two
     concurrent approvals exactly one wins: the row lock makes the second see the first's.
     """
-    return _decide(task=task, actor=actor, approve=True, reason=comment)[0]
+    return _decide(
+        task=task, actor=actor, approve=True, reason=comment, context_update=context_update
+    )[0]
 
 
 def reject_task(*, task: ReviewTask, actor: Actor, reason: str) -> ReviewTask:

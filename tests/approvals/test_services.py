@@ -167,3 +167,24 @@ def test_a_policy_flagged_order_shows_the_decision_that_sent_it_to_review():
     task = _task(order)
     record = selectors.routing_decision(task=task)
     assert (record.rule_set.slug, record.primary_rule_id) == ("order-policy", "high-value")
+
+
+def test_a_carrier_chosen_on_approval_ships_and_counts_as_an_override(carrier):
+    from decisions.models import Override
+
+    rita = reviewer("rita")
+    order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
+    drain_executions()
+    approve_task(
+        task=_task(order),
+        actor=Actor.for_user(rita),
+        comment="island delivery",
+        context_update={
+            "carrier_choice": {"carrier": "southexpress", "by": "rita", "reason": "island"}
+        },
+    )
+    drain_executions()
+    order.refresh_from_db()
+    assert order.context["shipment"]["carrier"] == "southexpress"
+    override = Override.objects.get()
+    assert (override.rule_id, override.actor_ref) == ("north", "user:rita")
