@@ -199,3 +199,24 @@ def test_business_hours_count_only_open_hours(start, duration, due):
     assert add_business_time(start=start, duration=duration, calendar=calendar) == due.replace(
         tzinfo=UTC
     )
+
+
+def test_the_sweeper_schedule_runs_every_minute_and_points_at_a_real_task():
+    import importlib
+
+    from django.apps import apps
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    # The migration's own function, as a flushed test database may have lost its row.
+    migration = importlib.import_module("approvals.migrations.0002_sweeper_schedule")
+    migration.create_schedule(apps, None)
+    schedule = Schedule.objects.get(name="opscore.review_deadlines")
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+    assert import_string(schedule.func)() == {
+        "reminders": 0,
+        "escalations": 0,
+        "expirations": 0,
+        "emails_sent": 0,
+        "emails_failed": 0,
+    }
