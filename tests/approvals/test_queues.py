@@ -162,3 +162,15 @@ def test_the_admin_claims_and_approves_with_messages(client, people, work):
     task.refresh_from_db()
     assert task.status == "approved"
     assert task.decided_at <= timezone.now()
+
+
+def test_a_long_queue_is_counted_only_up_to_the_cap(client, people, monkeypatch):
+    from approvals.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    for _ in range(5):
+        order_in_review()
+    client.force_login(people["rita"])
+    page = client.get(reverse("admin:approvals_teamtask_changelist")).content.decode()
+    assert "more than 3 my team&#x27;s queue" in page
+    assert page.count("order ") >= 5
