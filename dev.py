@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """opscore's two entry points on a fresh clone with only Python 3.11+.
 
-python3 dev.py demo    set up, then run web + worker + carrier sandbox with demo data
+python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes with demo data
 python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
 python3 dev.py lint    ruff check, ruff format --check, Django system checks
 """
@@ -89,9 +89,11 @@ def demo(args: list[str]) -> int:
     smoke = "--smoke" in args
     port = os.environ.get("OPSCORE_PORT", "8000")
     carrier_port = os.environ.get("OPSCORE_CARRIER_PORT", "8025")
+    payments_port = os.environ.get("OPSCORE_PAYMENTS_PORT", "8026")
     env = {
         **os.environ,
         "OPSCORE_CARRIER_URL": f"http://127.0.0.1:{carrier_port}/shipments",
+        "OPSCORE_PAYMENTS_URL": f"http://127.0.0.1:{payments_port}/payments",
         "OPSCORE_BASE_URL": f"http://127.0.0.1:{port}",
     }
     setup()
@@ -102,6 +104,11 @@ def demo(args: list[str]) -> int:
     processes = [
         subprocess.Popen(
             [str(PYTHON), "manage.py", "run_carrier_sandbox", "--port", carrier_port],
+            cwd=ROOT,
+            env=env,
+        ),
+        subprocess.Popen(
+            [str(PYTHON), "manage.py", "run_payments_sandbox", "--port", payments_port],
             cwd=ROOT,
             env=env,
         ),
@@ -121,7 +128,9 @@ def demo(args: list[str]) -> int:
             "\n"
             f"  opscore is running: {admin_url}\n"
             f"  log in as admin / {DEMO_PASSWORD}   (reviewer: reviewer / {DEMO_PASSWORD})\n"
-            "  web, worker (django-q2 cluster) and carrier sandbox are up; Ctrl-C stops all.\n",
+            f"  reviewers' queues: {admin_url}approvals/  (manager, director, supervisor too)\n"
+            "  web, worker (django-q2 cluster), carrier and payments sandboxes are up; "
+            "Ctrl-C stops all.\n",
             flush=True,
         )
         if smoke:

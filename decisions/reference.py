@@ -9,6 +9,7 @@ from decisions.tables import Column, DecisionTable, Row
 
 ORDER_POLICY = "order-policy"
 ORDER_CARRIER = "order-carrier"
+INVOICE_APPROVAL = "invoice-approval"
 
 _VALUE = '"value at or above 1000"'
 _WEIGHT = '"weight above 30 kg"'
@@ -47,6 +48,20 @@ ORDER_CARRIER_TABLE = DecisionTable(
     ),
 )  # fmt: skip
 
+# Invoices: below 1000 paid without a person, below 10000 a manager approves, from 10000 a
+# manager and then a finance director (two different people).
+INVOICE_APPROVAL_TABLE = DecisionTable(
+    hit_policy="first",
+    inputs=(Column("amount", "Amount", "number"),),
+    outputs=(Column("tier", "Approvals needed"),),
+    rows=(
+        Row("small", "Small: paid automatically", {"amount": "< 1000"}, {"tier": '"auto"'}),
+        Row("medium", "Medium: a manager", {"amount": "< 10000"}, {"tier": '"manager"'}),
+        Row("large", "Large: a manager and a finance director", {},
+            {"tier": '"manager_and_finance"'}),
+    ),
+)  # fmt: skip
+
 REFERENCE_RULE_SETS = [
     (
         ORDER_POLICY,
@@ -59,5 +74,11 @@ REFERENCE_RULE_SETS = [
         "Order carrier choice",
         "Which carrier ships an order, by weight and postcode area.",
         ORDER_CARRIER_TABLE,
+    ),
+    (
+        INVOICE_APPROVAL,
+        "Invoice approval tiers",
+        "How many people approve an invoice, by amount.",
+        INVOICE_APPROVAL_TABLE,
     ),
 ]

@@ -432,7 +432,7 @@ def seed_reference_rulesets() -> int:
                 status=VersionStatus.PUBLISHED,
                 content=content,
                 content_digest=content_digest(content),
-                note="Seeded: the order workflow's original thresholds.",
+                note="Seeded: the reference workflow's original thresholds.",
                 submitted_at=now,
                 published_at=now,
             )

@@ -1,4 +1,4 @@
-"""Demo users, groups and orders; loading twice changes nothing."""
+"""Demo users, groups, orders and invoices; loading twice changes nothing."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 
+from approvals.services import seed_reference_policies
 from decisions.services import seed_reference_rulesets
 from integrations.models import Integration, WebhookSecret, WebhookSource
 from integrations.services import new_webhook_secret, seed_reference_event_types
 from opscore.actors import Actor
 from workflows import services
-from workflows.models import Order
+from workflows.models import Invoice, Order
 
 GROUP_PERMISSIONS = {
-    "reviewers": ["workflows.review_order", "workflows.view_order"],
+    "reviewers": [
+        "workflows.review_order",
+        "workflows.view_order",
+        "approvals.work_reviewtask",
+    ],
     "supervisors": [
         "workflows.review_order",
         "workflows.cancel_order",
@@ -24,13 +29,29 @@ GROUP_PERMISSIONS = {
         "workflows.view_execution",
         "workflows.change_execution",
         "audit.view_event",
+        "approvals.work_reviewtask",
+        "approvals.view_escalationpolicy",
+        "approvals.change_escalationpolicy",
+    ],
+    "managers": [
+        "workflows.approve_invoice",
+        "workflows.view_invoice",
+        "approvals.work_reviewtask",
+    ],
+    "finance": [
+        "workflows.finance_approve_invoice",
+        "workflows.view_invoice",
+        "approvals.work_reviewtask",
     ],
 }
 USERS = [
     # username, groups, superuser
     ("admin", [], True),
     ("reviewer", ["reviewers"], False),
+    ("reviewer2", ["reviewers"], False),
     ("supervisor", ["supervisors"], False),
+    ("manager", ["managers"], False),
+    ("director", ["finance"], False),
     ("requester", [], False),
 ]
 ORDERS = [
@@ -41,12 +62,20 @@ ORDERS = [
     {"postcode": "B33 8TH", "weight_kg": 12.0, "value": 1800},
     {"postcode": "CR2 6XH", "weight_kg": 0.5, "value": 19},
 ]
+# Small (paid automatically), medium (a manager), large (a manager and a finance director).
+INVOICES = [
+    {"supplier": "Acme Packaging", "amount": 240, "currency": "EUR"},
+    {"supplier": "Northern Fuel", "amount": 4200, "currency": "EUR"},
+    {"supplier": "Harbour Logistics", "amount": 18500, "currency": "EUR"},
+    {"supplier": "Office Supplies Ltd", "amount": 7300, "currency": "EUR"},
+]
 
 
 @dataclass(frozen=True)
 class SeedReport:
     users_created: int
     orders_created: int
+    invoices_created: int
 
 
 def _permission(dotted: str) -> Permission:
@@ -71,6 +100,7 @@ def _seed_demo_integrations() -> None:
 @transaction.atomic
 def seed_demo(*, password: str) -> SeedReport:
     seed_reference_rulesets()
+    seed_reference_policies()
     for name, permissions in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(*(_permission(p) for p in permissions))
@@ -99,5 +129,21 @@ def seed_demo(*, password: str) -> SeedReport:
             actor=requester,
         )
         orders_created += 1
+    invoices_created = 0
+    for number, context in enumerate(INVOICES, start=1):
+        key = f"DEMO-INV-{number:04d}"
+        if Invoice.objects.filter(correlation_key=key).exists():
+            continue
+        services.start_workflow(
+            workflow="invoice",
+            correlation_key=key,
+            context={"invoice_id": key, **context},
+            actor=requester,
+        )
+        invoices_created += 1
     _seed_demo_integrations()
-    return SeedReport(users_created=users_created, orders_created=orders_created)
+    return SeedReport(
+        users_created=users_created,
+        orders_created=orders_created,
+        invoices_created=invoices_created,
+    )

@@ -180,6 +180,7 @@ OPSCORE_EXECUTION = {
     "BACKOFF_MAX_SECONDS": float(os.environ.get("OPSCORE_BACKOFF_MAX_SECONDS", "900")),
 }
 OPSCORE_CARRIER_URL = os.environ.get("OPSCORE_CARRIER_URL", "http://127.0.0.1:8025/shipments")
+OPSCORE_PAYMENTS_URL = os.environ.get("OPSCORE_PAYMENTS_URL", "http://127.0.0.1:8026/payments")
 OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECONDS", "10"))
 
 LOGGING = {

@@ -11,6 +11,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/decisions/", include("decisions.api")),
+    path("api/v1/tasks/", include("approvals.api")),
     path("api/v1/", include("integrations.api")),
     path("api/v1/", include("workflows.api")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -104,3 +104,39 @@ def webhook_source(*, name: str = "carrier", secrets: int = 1, event_types=("*",
     for _ in range(secrets):
         WebhookSecret.objects.create(source=source, secret=new_webhook_secret())
     return source
+
+
+def reviewer(
+    username: str | None = None, *, group: str = "reviewers", perms: tuple[str, ...] = ()
+) -> User:
+    """A member of a review queue who works tasks, with the permission order review declares."""
+    return user_with_perms(
+        "approvals.work_reviewtask",
+        "workflows.review_order",
+        *perms,
+        username=username,
+        group=group,
+    )
+
+
+def order_in_review(*, actor: Actor = SYSTEM, **context) -> Order:
+    """An order waiting in manual.review, with its open task (policy.check skipped)."""
+    from workflows import engine
+
+    order = start_order(actor=actor, **context)
+    return engine.transition(instance=order, name="flag_for_review", actor=SYSTEM)
+
+
+def start_invoice(*, actor: Actor = SYSTEM, amount: float, **context) -> Any:
+    number = next(_order_numbers)
+    return services.start_workflow(
+        workflow="invoice",
+        context={
+            "invoice_id": f"INV-{number:06d}",
+            "supplier": f"supplier-{number}",
+            "amount": amount,
+            "currency": "EUR",
+            **context,
+        },
+        actor=actor,
+    )

@@ -8,7 +8,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
 from workflows import engine, services
-from workflows.models import Execution, Order, Timer
+from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
 from workflows.selectors import executions_for
 
@@ -77,6 +77,11 @@ class WorkflowInstanceAdmin(SimpleHistoryAdmin):
 
 @admin.register(Order)
 class OrderAdmin(WorkflowInstanceAdmin):
+    pass
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(WorkflowInstanceAdmin):
     pass
 
 

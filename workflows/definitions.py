@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from workflows import order_steps, registry
-from workflows.models import Order, OrderState
+from approvals.hooks import close_review_task, open_review_task
+from workflows import invoice_steps, order_steps, registry
+from workflows.models import Invoice, InvoiceState, Order, OrderState
 from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 
@@ -34,6 +35,8 @@ ORDER = registry.register(
                 reject_transition="reject",
                 sla=timedelta(hours=2),
                 queue="reviewers",
+                on_enter=open_review_task,
+                on_exit=close_review_task,
             ),
             MachineStep(
                 name="dispatch.execute",
@@ -52,5 +55,55 @@ ORDER = registry.register(
             ),
         ),
         terminal_states=frozenset({OrderState.COMPLETED, OrderState.CANCELLED, OrderState.FAILED}),
+    )
+)
+
+INVOICE = registry.register(
+    WorkflowDefinition(
+        name="invoice",
+        model=Invoice,
+        description="Invoice approval: tier by amount, manager and finance approvals, payment.",
+        steps=(
+            MachineStep(
+                name="approval.tier",
+                state=InvoiceState.RECEIVED,
+                executor=invoice_steps.decide_tier,
+                on_success=invoice_steps.route_after_tier,
+                context_update=invoice_steps.record_tier,
+                max_attempts=3,
+            ),
+            HumanStep(
+                name="manager.approval",
+                state=InvoiceState.AWAITING_MANAGER,
+                approve_transition="manager_approve",
+                approve_route=invoice_steps.route_manager_approval,
+                reject_transition="manager_reject",
+                sla=timedelta(hours=8),
+                queue="managers",
+                on_enter=open_review_task,
+                on_exit=close_review_task,
+            ),
+            HumanStep(
+                name="finance.approval",
+                state=InvoiceState.AWAITING_FINANCE,
+                approve_transition="finance_approve",
+                reject_transition="finance_reject",
+                sla=timedelta(hours=8),
+                queue="finance",
+                on_enter=open_review_task,
+                on_exit=close_review_task,
+            ),
+            MachineStep(
+                name="payment.execute",
+                state=InvoiceState.PAYING,
+                executor=invoice_steps.pay,
+                on_success=lambda result: "mark_paid",
+                context_update=invoice_steps.record_payment,
+                max_attempts=6,
+            ),
+        ),
+        terminal_states=frozenset(
+            {InvoiceState.PAID, InvoiceState.REJECTED, InvoiceState.CANCELLED, InvoiceState.FAILED}
+        ),
     )
 )

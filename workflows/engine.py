@@ -152,6 +152,7 @@ def transition(
         if actor.user is not None:
             locked._history_user = actor.user
         locked.save()
+        _leave_state(definition=definition, instance=locked, state=source, transition=name)
         _enter_state(definition=definition, instance=locked, actor=actor)
     return locked
 
@@ -163,12 +164,21 @@ def record_step_event(
     actor: Actor,
     payload: dict[str, Any],
 ) -> Event:
-    """Record something that happened to a step without changing state (an attempt, a retry)."""
+    """Record something that happened to a step without changing state (an attempt, a retry,
+    a review task claimed or escalated)."""
     return append_event(type=type, instance=instance, actor=actor, payload=payload)
 
 
 def execution_key(*, definition: WorkflowDefinition, instance: WorkflowInstance, step: str) -> str:
     return f"{definition.name}:{instance.pk}:{step}:v{instance.version}"
+
+
+def _leave_state(
+    *, definition: WorkflowDefinition, instance: WorkflowInstance, state: str, transition: str
+) -> None:
+    step = definition.step_for_state(state)
+    if isinstance(step, HumanStep) and step.on_exit is not None and instance.state != state:
+        step.on_exit(instance, transition)
 
 
 def _enter_state(

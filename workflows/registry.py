@@ -38,7 +38,13 @@ class MachineStep:
 
 @dataclass(frozen=True)
 class HumanStep:
-    """A durable wait for a person; `on_enter` lets the approvals layer open a task."""
+    """A durable wait for a person.
+
+    `on_enter` lets the approvals layer open a task when the instance arrives in the step's
+    state; `on_exit` lets it close that task when the instance leaves by any other path (a
+    cancel). `approve_route` picks the approve transition from the instance when approval
+    leads to different places (a second approval level); otherwise `approve_transition`.
+    """
 
     name: str
     state: str
@@ -47,7 +53,14 @@ class HumanStep:
     sla: timedelta
     queue: str
     on_enter: Callable[[WorkflowInstance], None] | None = None
+    on_exit: Callable[[WorkflowInstance, str], None] | None = None
+    approve_route: Callable[[WorkflowInstance], str] | None = None
     kind: str = "human"
+
+    def approve_transition_for(self, instance: WorkflowInstance) -> str:
+        if self.approve_route is not None:
+            return self.approve_route(instance)
+        return self.approve_transition
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_a_reviewers_carrier_choice_is_used_and_counted_as_an_override(carrier):
     from tests.factories import user_with_perms
     from workflows import engine
 
-    reviewer = user_with_perms("workflows.review_order", username="rita")
+    reviewer = user_with_perms("workflows.review_order", username="rita", group="reviewers")
     order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
     drain_executions()
     # What the approval service is to do when the reviewer picks a carrier on approve:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_full_order_path_reaches_completed_with_every_step_recorded(carrier):
-    reviewer = user_with_perms("workflows.review_order")
+    reviewer = user_with_perms("workflows.review_order", group="reviewers")
     order = start_order(value=5000)
 
     drain_executions()
@@ -89,7 +89,7 @@ def test_state_cannot_be_assigned_directly():
 def test_transition_needs_the_permission_it_declares(carrier):
     order = start_order(value=5000)
     drain_executions()
-    clerk = user_with_perms()
+    clerk = user_with_perms(group="reviewers")
     with pytest.raises(engine.TransitionNotPermitted):
         approve_review(instance=order, actor=Actor.for_user(clerk))
     order.refresh_from_db()
@@ -97,7 +97,7 @@ def test_transition_needs_the_permission_it_declares(carrier):
 
 
 def test_requester_cannot_review_their_own_order(carrier):
-    requester = user_with_perms("workflows.review_order")
+    requester = user_with_perms("workflows.review_order", group="reviewers")
     order = start_order(actor=Actor.for_user(requester), value=5000)
     drain_executions()
     with pytest.raises(SelfApprovalRefused):
@@ -109,7 +109,7 @@ def test_requester_cannot_review_their_own_order(carrier):
 
 
 def test_reject_requires_a_reason(carrier):
-    reviewer = user_with_perms("workflows.review_order")
+    reviewer = user_with_perms("workflows.review_order", group="reviewers")
     order = start_order(value=5000)
     drain_executions()
     with pytest.raises(engine.WorkflowError, match="reason is required"):

@@ -20,7 +20,7 @@ def _states(*orders: Order) -> list[str]:
 
 
 def test_full_order_path_through_a_real_cluster(live_db, carrier, qcluster):
-    reviewer = user_with_perms("workflows.review_order")
+    reviewer = user_with_perms("workflows.review_order", group="reviewers")
     big = start_order(value=4000)
     small = start_order(value=40)
     cluster = qcluster()

@@ -1,0 +1,99 @@
+"""Reads of the approvals layer: the queues, what a reviewer may see, what a task page shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+
+from approvals.models import ReviewTask, TaskStatus
+from audit.models import Event
+from audit.selectors import instance_timeline
+from decisions.models import DecisionRecord
+
+
+def group_ids_for(*, user) -> list[int]:
+    return list(user.groups.values_list("pk", flat=True))
+
+
+def _base() -> QuerySet[ReviewTask]:
+    return ReviewTask.objects.select_related("queue", "assignee", "escalated_to")
+
+
+def visible_tasks(*, user) -> QuerySet[ReviewTask]:
+    """Every task of the user's groups' queues, plus those escalated to one of their groups."""
+    if user.is_superuser:
+        return _base()
+    groups = group_ids_for(user=user)
+    return _base().filter(Q(queue_id__in=groups) | Q(escalated_to_id__in=groups))
+
+
+def my_tasks(*, user) -> QuerySet[ReviewTask]:
+    return _base().filter(assignee=user, active=1)
+
+
+def team_queue(*, user) -> QuerySet[ReviewTask]:
+    """Active tasks waiting in any of the user's groups' queues."""
+    return _base().filter(queue_id__in=group_ids_for(user=user), active=1)
+
+
+def unassigned_tasks(*, user) -> QuerySet[ReviewTask]:
+    return _base().filter(
+        queue_id__in=group_ids_for(user=user),
+        active=1,
+        status=TaskStatus.OPEN,
+        assignee__isnull=True,
+    )
+
+
+def overdue_tasks(*, user, now: datetime | None = None) -> QuerySet[ReviewTask]:
+    return visible_tasks(user=user).filter(active=1, due_at__lt=now or timezone.now())
+
+
+def escalated_tasks(*, user) -> QuerySet[ReviewTask]:
+    """Escalated and still waiting: supervisors see those escalated to them; a queue's members
+    see their own queue's escalations too."""
+    return visible_tasks(user=user).filter(active=1, escalation_level__gt=0)
+
+
+def active_task_for(*, instance: Model) -> ReviewTask | None:
+    return (
+        ReviewTask.objects.filter(
+            instance_type=ContentType.objects.get_for_model(instance),
+            instance_id=instance.pk,
+            active=1,
+        )
+        .order_by("-opened_at")
+        .first()
+    )
+
+
+def tasks_for(*, instance: Model) -> QuerySet[ReviewTask]:
+    return _base().filter(
+        instance_type=ContentType.objects.get_for_model(instance), instance_id=instance.pk
+    )
+
+
+def task_instance(*, task: ReviewTask) -> Model:
+    return task.instance_type.model_class().objects.get(pk=task.instance_id)
+
+
+def routing_decision(*, task: ReviewTask) -> DecisionRecord | None:
+    """The automated decision that sent the instance to this step: its latest decision made
+    before the task opened."""
+    return (
+        DecisionRecord.objects.select_related("rule_set", "version")
+        .filter(
+            instance_type_id=task.instance_type_id,
+            instance_id=task.instance_id,
+            created_at__lte=task.opened_at,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def task_timeline(*, task: ReviewTask) -> QuerySet[Event]:
+    return instance_timeline(instance=task_instance(task=task))

@@ -1,0 +1,83 @@
+"""Executors of the invoice workflow's machine steps: the approval tier (a recorded decision
+with the `invoice-approval` rule set) and the payment (an HTTP call keyed by the execution)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from decisions.reference import INVOICE_APPROVAL
+from decisions.services import decide
+from integrations.connectors.http import post_json
+from opscore.errors import PermanentError
+from workflows.models import WorkflowInstance
+from workflows.registry import StepCall
+
+AUTO = "auto"
+MANAGER_AND_FINANCE = "manager_and_finance"
+
+
+class InvalidInvoice(PermanentError):
+    pass
+
+
+def _amount(context: dict[str, Any]) -> Decimal:
+    try:
+        amount = Decimal(str(context["amount"]))
+    except (KeyError, ArithmeticError, ValueError) as error:
+        raise InvalidInvoice("invoice context needs a numeric 'amount'") from error
+    if amount <= 0:
+        raise InvalidInvoice(f"invoice amount must be positive, not {amount}")
+    return amount
+
+
+def decide_tier(call: StepCall) -> dict[str, Any]:
+    """approval.tier: how many people must approve, by amount."""
+    record = decide(
+        rule_set=INVOICE_APPROVAL,
+        inputs={"amount": float(_amount(call.instance.context))},
+        instance=call.instance,
+        step="approval.tier",
+        idempotency_key=f"{call.idempotency_key}:{INVOICE_APPROVAL}",
+    )
+    return {"tier": str(record.outputs["tier"]), "decision_id": record.pk}
+
+
+def route_after_tier(result: dict[str, Any]) -> str:
+    return "auto_approve" if result["tier"] == AUTO else "request_manager_approval"
+
+
+def record_tier(result: dict[str, Any]) -> dict[str, Any]:
+    return {"approval": result}
+
+
+def route_manager_approval(instance: WorkflowInstance) -> str:
+    """The largest tier goes on to a finance director; the rest are paid."""
+    tier = (instance.context.get("approval") or {}).get("tier")
+    return "manager_approve_for_finance" if tier == MANAGER_AND_FINANCE else "manager_approve"
+
+
+def pay(call: StepCall) -> dict[str, Any]:
+    """payment.execute: the key makes a repeated payment request a replay, never a second one."""
+    context = call.instance.context
+    response = post_json(
+        url=settings.OPSCORE_PAYMENTS_URL,
+        body={
+            "invoice": call.instance.correlation_key,
+            "supplier": context.get("supplier", ""),
+            "amount": str(_amount(context)),
+            "currency": context.get("currency", "EUR"),
+        },
+        idempotency_key=call.idempotency_key,
+    )
+    return {
+        "payment_id": response.body.get("payment_id"),
+        "http_status": response.status,
+        "replayed": response.replayed,
+    }
+
+
+def record_payment(result: dict[str, Any]) -> dict[str, Any]:
+    return {"payment": {"payment_id": result["payment_id"]}}
