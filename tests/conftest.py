@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,13 @@ def qcluster(live_db, tmp_path) -> Iterator[Callable[..., Cluster]]:
     yield start
     for cluster in clusters:
         cluster.stop()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ from email.message import Message
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
 
 
 @dataclass
@@ -35,17 +36,11 @@ class Mailbox:
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp(settings) -> Iterator[Mailbox]:
     """Mail goes over SMTP to an aiosmtpd server on loopback; what it received is inspectable."""
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from playwright.sync_api import expect
 
 from approvals import selectors
@@ -105,7 +106,9 @@ def test_a_reviewer_claims_and_approves_an_order_in_the_browser(live_server, liv
     expect(rows.first).to_contain_text(order.correlation_key)
     expect(rows.first).to_contain_text("rita")
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "approvals-my-tasks.png"), full_page=True)
+    # One file per backend: CI runs the SQLite and PostgreSQL suites side by side.
+    screenshot = ARTIFACTS / f"approvals-my-tasks-{connection.vendor}.png"
+    page.screenshot(path=str(screenshot), full_page=True)
 
     _run_action(page, task_id=task.pk, action="approve")
     expect(page.locator("ul.messagelist")).to_contain_text("Approved 1 task(s).")

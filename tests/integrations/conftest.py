@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,13 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import BASE_DIR, subprocess_database_url, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.conftest import BASE_DIR, free_port, subprocess_database_url, wait_until
 
 
 def _answers(url: str) -> bool:
@@ -30,7 +23,7 @@ def _answers(url: str) -> bool:
 @pytest.fixture
 def gunicorn_url(live_db, tmp_path) -> Iterator[str]:
     """Two gthread workers on a deep backlog: fifty clients connect at once without resets."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "gunicorn.log").open("ab")
     process = subprocess.Popen(
         [
