@@ -2,14 +2,16 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from approvals.projections import compare_tasks_with_table
 from workflows import registry
 from workflows.projections import compare_with_tables
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild every workflow instance (state, version, context) from the event log alone "
-        "and compare with the tables; exit 1 listing the differences."
+        "Rebuild every workflow instance (state, version, context) and every review task "
+        "(status, queue, assignee, due time, escalation level) from the event log alone and "
+        "compare with the tables; exit 1 listing the differences."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +32,17 @@ class Command(BaseCommand):
             for line in report.mismatches[:limit]:
                 self.stdout.write(f"  {line}")
             mismatches += len(report.mismatches)
+        if workflow is None:
+            started = time.perf_counter()
+            tasks = compare_tasks_with_table()
+            elapsed = time.perf_counter() - started
+            self.stdout.write(
+                f"review tasks: rebuilt {tasks.rebuilt} task(s) from the log in {elapsed:.2f}s, "
+                f"{len(tasks.mismatches)} difference(s)"
+            )
+            for line in tasks.mismatches[:limit]:
+                self.stdout.write(f"  {line}")
+            mismatches += len(tasks.mismatches)
         if mismatches:
             raise CommandError(f"{mismatches} difference(s) between the log and the tables")
         self.stdout.write(self.style.SUCCESS("projections match the log"))
