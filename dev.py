@@ -103,12 +103,12 @@ def demo(args: list[str]) -> int:
     manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
     processes = [
         subprocess.Popen(
-            [str(PYTHON), "manage.py", "run_carrier_sandbox", "--port", carrier_port],
+            [str(PYTHON), "manage.py", "run_sandbox", "carrier", "--port", carrier_port],
             cwd=ROOT,
             env=env,
         ),
         subprocess.Popen(
-            [str(PYTHON), "manage.py", "run_payments_sandbox", "--port", payments_port],
+            [str(PYTHON), "manage.py", "run_sandbox", "payments", "--port", payments_port],
             cwd=ROOT,
             env=env,
         ),
