@@ -6,6 +6,8 @@ Thin: serializers validate, each view calls one service, and refusals become DRF
 """
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -14,6 +16,7 @@ from rest_framework.views import APIView
 from approvals import selectors, services
 from approvals.models import ReviewTask
 from opscore.actors import Actor
+from opscore.api_errors import problem_responses
 from workflows import engine
 
 WORK_PERMISSION = "approvals.work_reviewtask"
@@ -87,6 +90,12 @@ QUEUES = {
 }
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("queue", OpenApiTypes.STR, enum=list(QUEUES), description="default: mine")
+    ],
+    responses={200: TaskSerializer(many=True), **problem_responses(400, 401, 403)},
+)
 class TaskList(generics.ListAPIView):
     """The caller's tasks (?queue=mine, the default), or team, unassigned, overdue, escalated."""
 
@@ -100,6 +109,7 @@ class TaskList(generics.ListAPIView):
         return QUEUES[name](user=self.request.user).select_related("decided_by")[:500]
 
 
+@extend_schema(responses={200: TaskSerializer, **problem_responses(401, 403, 404)})
 class TaskDetail(generics.RetrieveAPIView):
     serializer_class = TaskSerializer
     permission_classes = [permissions.IsAuthenticated, CanWorkTasks]
@@ -144,16 +154,40 @@ class TaskActionView(APIView):
         return Response(TaskSerializer(task).data)
 
 
+def _action_schema(request: type[serializers.Serializer] | None = None):
+    return extend_schema_view(
+        post=extend_schema(
+            request=request,
+            responses={
+                200: TaskSerializer,
+                **problem_responses(
+                    400,
+                    401,
+                    403,
+                    404,
+                    409,
+                    d403="four-eyes (you started this instance), not in the task's queue, "
+                    "or not permitted",
+                    d409="the task changed first (someone else claimed or decided it)",
+                ),
+            },
+        )
+    )
+
+
+@_action_schema()
 class ClaimView(TaskActionView):
     def perform(self, *, task, actor, data):
         return services.claim_task(task=task, actor=actor)
 
 
+@_action_schema()
 class ReleaseView(TaskActionView):
     def perform(self, *, task, actor, data):
         return services.release_task(task=task, actor=actor)
 
 
+@_action_schema(ApproveRequest)
 class ApproveView(TaskActionView):
     request_serializer = ApproveRequest
 
@@ -161,6 +195,7 @@ class ApproveView(TaskActionView):
         return services.approve_task(task=task, actor=actor, comment=data["comment"])
 
 
+@_action_schema(RejectRequest)
 class RejectView(TaskActionView):
     request_serializer = RejectRequest
 

@@ -76,4 +76,6 @@ def test_unknown_queue_names_are_a_400(client):
 
 
 def test_anonymous_callers_are_refused(client):
-    assert client.get("/api/v1/tasks/").status_code == 403
+    response = client.get("/api/v1/tasks/")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
