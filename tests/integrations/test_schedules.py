@@ -3,6 +3,7 @@
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django_q.models import Schedule as QSchedule
 from django_q.models import Task
 
@@ -62,6 +63,12 @@ def test_sync_keeps_one_django_q_schedule_and_removes_it_when_inactive():
 
 
 @pytest.mark.worker
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="two clusters racing for a slot is a production (PostgreSQL) concern; "
+    "a minute of django-q2 ticks once per CI run is enough",
+)
 def test_two_clusters_fire_each_slot_once(qcluster):
     # Every five seconds; each cluster's scheduler wakes about every 30 s, so both contend.
     _tick_schedule("* * * * * */5")
