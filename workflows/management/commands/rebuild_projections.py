@@ -1,4 +1,5 @@
 import time
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -20,29 +21,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, workflow: str | None, limit: int, **options):
         definitions = [registry.get(workflow)] if workflow else registry.all_definitions()
+        checks = [
+            (definition.name, "instance(s)", partial(compare_with_tables, definition=definition))
+            for definition in definitions
+        ]
+        if workflow is None:
+            checks.append(("review tasks", "task(s)", compare_tasks_with_table))
         mismatches = 0
-        for definition in definitions:
+        for label, noun, compare in checks:
             started = time.perf_counter()
-            report = compare_with_tables(definition=definition)
+            report = compare()
             elapsed = time.perf_counter() - started
             self.stdout.write(
-                f"{definition.name}: rebuilt {report.rebuilt} instance(s) from the log in "
-                f"{elapsed:.2f}s, {len(report.mismatches)} difference(s)"
+                f"{label}: rebuilt {report.rebuilt} {noun} from the log in {elapsed:.2f}s, "
+                f"{len(report.mismatches)} difference(s)"
             )
             for line in report.mismatches[:limit]:
                 self.stdout.write(f"  {line}")
             mismatches += len(report.mismatches)
-        if workflow is None:
-            started = time.perf_counter()
-            tasks = compare_tasks_with_table()
-            elapsed = time.perf_counter() - started
-            self.stdout.write(
-                f"review tasks: rebuilt {tasks.rebuilt} task(s) from the log in {elapsed:.2f}s, "
-                f"{len(tasks.mismatches)} difference(s)"
-            )
-            for line in tasks.mismatches[:limit]:
-                self.stdout.write(f"  {line}")
-            mismatches += len(tasks.mismatches)
         if mismatches:
             raise CommandError(f"{mismatches} difference(s) between the log and the tables")
         self.stdout.write(self.style.SUCCESS("projections match the log"))
