@@ -7,10 +7,10 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.utils import timezone
 
-from audit.hashing import GENESIS_HASH, event_hash, normalize_payload
-from audit.models import ChainHead, Event
+from audit.chaining import opscore_transaction_open, write_pending_events
+from audit.hashing import normalize_payload
+from audit.models import Event
 from opscore.actors import Actor
 
 
@@ -22,41 +22,30 @@ def append_event(
     instance: models.Model | None = None,
     occurred_at: datetime | None = None,
 ) -> Event:
-    """Append one event to the chain.
+    """Append one event to the log in the caller's transaction.
 
-    Must run inside the caller's transaction: the event commits or rolls back with the change
-    it records. The chain head row lock orders concurrent appends, so sequence numbers are
-    gapless and each row's prev_hash is the hash of the row before it.
+    Must run inside the transaction of the change it records: the event commits or rolls back
+    with it. The event joins the hash chain when that transaction commits (see
+    `audit.chaining`); until then its `seq` and `hash` are unset and it is not in the table.
     """
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("append_event must run inside the transaction of the change it records")
-    head = ChainHead.objects.select_for_update().filter(pk=1).values_list("last_seq", "last_hash")
-    last_seq, last_hash = head.first() or _create_chain_head()
-    recorded_at = timezone.now()
-    instance_type_id = (
-        ContentType.objects.get_for_model(instance, for_concrete_model=True).pk
-        if instance is not None
-        else None
+    event = Event(
+        occurred_at=occurred_at,
+        type=type,
+        instance_type_id=(
+            ContentType.objects.get_for_model(instance, for_concrete_model=True).pk
+            if instance is not None
+            else None
+        ),
+        instance_id=instance.pk if instance is not None else None,
+        actor_kind=actor.kind,
+        actor_ref=actor.ref,
+        payload=normalize_payload(payload),
     )
-    fields: dict[str, Any] = {
-        "seq": last_seq + 1,
-        "occurred_at": occurred_at or recorded_at,
-        "recorded_at": recorded_at,
-        "type": type,
-        "instance_type_id": instance_type_id,
-        "instance_id": instance.pk if instance is not None else None,
-        "actor_kind": actor.kind,
-        "actor_ref": actor.ref,
-        "payload": normalize_payload(payload),
-        "prev_hash": last_hash,
-    }
-    event = Event(**fields, hash=event_hash(**fields))
-    event.save(force_insert=True)
-    ChainHead.objects.filter(pk=1).update(last_seq=event.seq, last_hash=event.hash)
+    connection.pending_events.add(event)
+    if not opscore_transaction_open(connection):
+        # Only TestCase's never-committed blocks are open: there is no commit to wait for.
+        write_pending_events(connection)
     return event
-
-
-def _create_chain_head() -> tuple[int, str]:
-    # The migration creates the head; only an emptied database (a test flush) lacks it.
-    ChainHead.objects.create(pk=1, last_seq=0, last_hash=GENESIS_HASH)
-    return 0, GENESIS_HASH

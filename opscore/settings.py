@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSCORE_VAR_DIR", BASE_DIR / "var"))
@@ -88,7 +89,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+# Django's engines plus the audit chain written at commit (audit/chaining.py).
+_OPSCORE_ENGINES = {
+    "django.db.backends.postgresql": "opscore.db.postgresql",
+    "django.db.backends.sqlite3": "opscore.db.sqlite3",
+}
+if DATABASES["default"]["ENGINE"] not in _OPSCORE_ENGINES:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL names {DATABASES['default']['ENGINE']}; opscore runs on PostgreSQL "
+        "(postgres://…) or SQLite (sqlite:///…)"
+    )
+DATABASES["default"]["ENGINE"] = _OPSCORE_ENGINES[DATABASES["default"]["ENGINE"]]
+if DATABASES["default"]["ENGINE"] == "opscore.db.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
     # instead of failing with "database is locked" halfway through a transition.
     DATABASES["default"]["OPTIONS"] = {
