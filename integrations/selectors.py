@@ -9,20 +9,23 @@ from integrations.models import ApiKey, EventType, InboundEvent, Rejection
 
 
 def active_api_key(*, key: str) -> ApiKey | None:
-    return (
-        ApiKey.objects.select_related("integration", "integration__user")
-        .filter(
+    # get(), not first(): the digest is unique, and first()'s ORDER BY costs on every request.
+    try:
+        return ApiKey.objects.select_related("integration", "integration__user").get(
             digest=key_digest(key),
             revoked_at__isnull=True,
             integration__is_active=True,
             integration__user__isnull=False,
         )
-        .first()
-    )
+    except ApiKey.DoesNotExist:
+        return None
 
 
 def active_event_type(*, name: str) -> EventType | None:
-    return EventType.objects.select_related("binding").filter(name=name, is_active=True).first()
+    try:
+        return EventType.objects.select_related("binding").get(name=name, is_active=True)
+    except EventType.DoesNotExist:
+        return None
 
 
 def inbound_events(

@@ -381,12 +381,11 @@ def _in_flight() -> Problem:
 
 
 def _answer_existing(*, source: str, key: str, digest: str) -> IngestResult | None:
-    existing = (
-        InboundEvent.objects.filter(source=source, idempotency_key=key)
-        .values("request_hash", "response_status", "response_body")
-        .first()
-    )
-    if existing is None:
+    try:
+        existing = InboundEvent.objects.values(
+            "request_hash", "response_status", "response_body"
+        ).get(source=source, idempotency_key=key)
+    except InboundEvent.DoesNotExist:
         return None
     if existing["request_hash"] != digest:
         raise Problem(
