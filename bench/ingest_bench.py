@@ -8,6 +8,13 @@ deduplication, the inbound event row, the order instance created, `workflow.star
 `execution.scheduled` appended to the hash-chained log, and the `policy.check` step enqueued
 (an Execution row and a django-q2 queue row). The ceiling, measured in the same run with the
 same gunicorn configuration and load: a bare DRF endpoint inserting one row into PostgreSQL.
+The target is ingest / ceiling >= 0.5.
+
+A third phase, the floor, runs full routing's database round trips as raw SQL from a bare DRF
+view (`bench/ingest_urls.py`): the same reads, one-row stand-ins for the writes, the log's
+global lock at commit. It bounds what any implementation with those round trips could reach,
+so floor / ceiling says how much of the gap is the database work itself and ingest / floor
+how much is opscore's Python on top.
 
 The database named in DATABASE_URL is dropped and recreated (its name must end in `_bench`).
 wrk (the load generator) is taken from PATH; `apt-get install wrk` provides it. gunicorn comes
@@ -30,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+EVENTS = "/api/v1/events"
 sys.path.insert(0, str(ROOT))
 
 WRK_SCRIPT = r"""
@@ -99,7 +107,10 @@ def _prepare(env: dict[str, str]) -> str:
             "dbshell",
             "--",
             "-c",
-            "CREATE TABLE bench_ceiling (id bigserial PRIMARY KEY, body jsonb NOT NULL)",
+            "CREATE TABLE bench_ceiling (id bigserial PRIMARY KEY, body jsonb NOT NULL);"
+            "CREATE TABLE bench_floor (id bigserial PRIMARY KEY, kind text, body jsonb NOT NULL);"
+            "CREATE TABLE bench_floor_head (id int PRIMARY KEY, last_seq bigint NOT NULL);"
+            "INSERT INTO bench_floor_head VALUES (1, 0)",
         ],
         cwd=ROOT,
         env=env,
@@ -226,7 +237,8 @@ def main() -> None:
     try:
         _wait_for(f"{base}/admin/login/")
         results = {}
-        for name, target in (("ceiling", "/bench/ceiling"), ("ingest", "/api/v1/events")):
+        phases = (("ceiling", "/bench/ceiling"), ("floor", "/bench/floor"), ("ingest", EVENTS))
+        for name, target in phases:
             _wrk(**load, target=target, run=f"{name}-warm", seconds=args.warmup)
             results[name] = _wrk(**load, target=target, run=name, seconds=args.seconds)
     finally:
@@ -237,7 +249,7 @@ def main() -> None:
     inbound = _count(env, "SELECT count(*) FROM integrations_inboundevent")
     queued = _count(env, "SELECT count(*) FROM django_q_ormq")
     started = _count(env, "SELECT count(*) FROM audit_event WHERE type = 'workflow.started'")
-    ingest, ceiling = results["ingest"], results["ceiling"]
+    ingest, floor, ceiling = results["ingest"], results["floor"], results["ceiling"]
     ratio = ingest["per_second"] / ceiling["per_second"]
     report = {
         "database": "postgresql",
@@ -250,7 +262,12 @@ def main() -> None:
         "ingest_p50_ms": ingest["p50_us"] / 1000,
         "ingest_p99_ms": ingest["p99_us"] / 1000,
         "ratio": round(ratio, 3),
-        "non_2xx": {"ceiling": ceiling["status_errors"], "ingest": ingest["status_errors"]},
+        "floor_per_s": round(floor["per_second"], 1),
+        "floor_p50_ms": floor["p50_us"] / 1000,
+        "floor_p99_ms": floor["p99_us"] / 1000,
+        "floor_to_ceiling": round(floor["per_second"] / ceiling["per_second"], 3),
+        "ingest_to_floor": round(ingest["per_second"] / floor["per_second"], 3),
+        "non_2xx": {name: r["status_errors"] for name, r in results.items()},
         "socket_errors": {
             name: r["connect_errors"] + r["read_errors"] + r["timeouts"]
             for name, r in results.items()
@@ -263,7 +280,9 @@ def main() -> None:
         },
     }
     print(json.dumps(report, indent=2))
-    if not (inbound == instances == started == queued) or ingest["status_errors"]:
+    if not (inbound == instances == started == queued) or any(
+        r["status_errors"] for r in results.values()
+    ):
         sys.exit("ingestion did not route every event fully; the figures above are not valid")
 
 
