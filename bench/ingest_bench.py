@@ -187,10 +187,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per phase")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn gthread workers")
+    # sync workers take a connection only when idle and close it after the response, so
+    # requests spread over every worker. gthread keeps keep-alive connections on the worker
+    # that accepted them, and two runs of the same code measured 75 and 154 events/s
+    # depending on how wrk's connections happened to land.
+    parser.add_argument(
+        "--worker-class", default="sync", choices=["sync", "gthread"], help="gunicorn workers"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     # One thread a worker: both endpoints are CPU-bound Python, and on a small machine more
     # threads only queue on the GIL (4x4 with 16 connections measured 30% fewer events/s).
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     args = parser.parse_args()
 
@@ -221,7 +228,7 @@ def main() -> None:
             "--bind",
             f"127.0.0.1:{port}",
             "--worker-class",
-            "gthread",
+            args.worker_class,
             "--workers",
             str(args.workers),
             "--threads",
@@ -255,7 +262,8 @@ def main() -> None:
     ratio = ingest["per_second"] / ceiling["per_second"]
     report = {
         "database": "postgresql",
-        "gunicorn": f"gthread {args.workers}x{args.threads}",
+        "gunicorn": f"{args.worker_class}, {args.workers} workers"
+        + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
         "load": f"wrk 2 threads, {args.connections} connections, {args.seconds}s per phase",
         "ceiling_per_s": round(ceiling["per_second"], 1),
         "ceiling_p50_ms": ceiling["p50_us"] / 1000,
