@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from playwright.sync_api import expect
 
 from approvals import selectors
@@ -64,6 +64,10 @@ def browser_page(chromium, monkeypatch):
         page.set_default_timeout(20_000)
         yield page
         browser.close()
+        # A connection opened by the ORM calls made while Playwright's loop runs outlived the
+        # test and kept PostgreSQL from dropping the test database at the end of the session
+        # ("being accessed by other users"); closing every connection here ends it.
+        connections.close_all()
 
 
 def _run_action(page, *, task_id: int, action: str) -> None:
