@@ -12,11 +12,12 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from croniter import croniter
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -492,6 +493,31 @@ def record_rejection(
 
 
 # --- webhooks ------------------------------------------------------------------------------
+
+
+PURGE_BATCH = 1000
+
+
+def purge_rejections(*, older_than: timedelta | None = None) -> int:
+    """Delete rejections received before the retention window; return how many went.
+
+    In batches, each its own short transaction, so a large backlog never holds one long
+    lock on the table while new refusals are being written to it.
+    """
+    if older_than is None:
+        older_than = timedelta(days=settings.OPSCORE_REJECTION_RETENTION_DAYS)
+    cutoff = timezone.now() - older_than
+    purged = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Rejection.objects.filter(received_at__lt=cutoff)
+                .order_by("received_at")
+                .values_list("pk", flat=True)[:PURGE_BATCH]
+            )
+            if not batch:
+                return purged
+            purged += Rejection.objects.filter(pk__in=batch).delete()[0]
 
 
 def new_webhook_secret() -> str:

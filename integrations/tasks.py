@@ -8,3 +8,7 @@ def fire_schedule(schedule_id: int, slot: str, **_options) -> str:
     if result is None:
         return "inactive"
     return "replayed" if result.replayed else result.inbound_event_id
+
+
+def purge_rejections(**_options) -> str:
+    return f"purged {services.purge_rejections()} rejections"

@@ -213,3 +213,6 @@ LOGGING = {
     "loggers": {"django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")}},
 }
 OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))
+# Refused requests are kept this long, then purged daily: anyone can send junk to the API,
+# and the rejections table must not grow without bound.
+OPSCORE_REJECTION_RETENTION_DAYS = int(os.environ.get("OPSCORE_REJECTION_RETENTION_DAYS", "30"))
