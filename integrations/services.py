@@ -492,9 +492,6 @@ def record_rejection(
         )
 
 
-# --- webhooks ------------------------------------------------------------------------------
-
-
 PURGE_BATCH = 1000
 
 
@@ -518,6 +515,9 @@ def purge_rejections(*, older_than: timedelta | None = None) -> int:
             if not batch:
                 return purged
             purged += Rejection.objects.filter(pk__in=batch).delete()[0]
+
+
+# --- webhooks ------------------------------------------------------------------------------
 
 
 def new_webhook_secret() -> str:
