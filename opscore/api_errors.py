@@ -178,6 +178,25 @@ def problem_responses(*statuses: int, **descriptions: str) -> dict[int, OpenApiR
     }
 
 
+REQUEST_LINE_TOO_LONG = {
+    "description": (
+        "URI Too Long: the request line (method, path and query) is over the HTTP server's "
+        "limit, 4094 bytes with gunicorn. The server answers before opscore sees the request, "
+        "with its own HTML page rather than problem details."
+    ),
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
+def document_request_line_limit(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every operation can get the server's 414."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("414", REQUEST_LINE_TOO_LONG)
+    return result
+
+
 class UnknownEndpoint(APIView):
     """Catch-all under /api/: a path no route matches is a problem document, not an HTML page."""
 

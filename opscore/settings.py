@@ -166,11 +166,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Every <slug:…> in a URL names a row whose slug field holds at most 100 characters.
-    # Saying so keeps clients (and the contract test's generator) from building URLs longer
-    # than gunicorn's 4094-byte request line, which it answers with an HTML 414.
     "PATH_CONVERTER_OVERRIDES": {
         "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 100},
     },
+    # A request line over gunicorn's 4094 bytes gets gunicorn's own HTML 414, on any path.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "opscore.api_errors.document_request_line_limit",
+    ],
 }
 
 
