@@ -7,8 +7,6 @@ show (no per-row queries) and never count the whole table.
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -34,6 +32,7 @@ from approvals.models import (
     UnassignedTask,
 )
 from opscore.actors import Actor
+from opscore.admin_base import ReadOnlyAdminMixin, json_block
 from workflows import engine, registry
 from workflows.registry import HumanStep
 
@@ -81,7 +80,7 @@ class HumanStepFilter(admin.SimpleListFilter):
         return queryset.filter(step=self.value()) if self.value() else queryset
 
 
-class TaskQueueAdmin(admin.ModelAdmin):
+class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """A queue of review tasks; subclasses name the selector that fills it."""
 
     selector = staticmethod(selectors.visible_tasks)
@@ -163,15 +162,6 @@ class TaskQueueAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return self.has_view_permission(request)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_actions(self, request):
         # Actions are how tasks are worked, so they stay although rows are not editable.
         if not self.has_view_permission(request):
@@ -232,7 +222,7 @@ class TaskQueueAdmin(admin.ModelAdmin):
     @admin.display(description="context")
     def context_pretty(self, task: ReviewTask) -> str:
         context = self._instance(task).context
-        return format_html("<pre>{}</pre>", json.dumps(context, indent=2, sort_keys=True))
+        return json_block(context)
 
     @admin.display(description="automated decision")
     def routing(self, task: ReviewTask) -> str:

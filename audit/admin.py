@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from audit.models import Event
+from opscore.admin_base import ReadOnlyAdminMixin
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The log is read-only everywhere; the database refuses changes anyway."""
 
     list_display = ["seq", "recorded_at", "type", "instance_type", "instance_id", "actor"]
@@ -18,12 +19,3 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description="actor")
     def actor(self, event: Event) -> str:
         return f"{event.actor_kind}:{event.actor_ref}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -36,6 +36,7 @@ from decisions.models import (
 )
 from decisions.tables import DecisionTable, diff_tables, from_jdm
 from opscore.actors import Actor
+from opscore.admin_base import ReadOnlyAdminMixin
 
 
 def table_context(
@@ -360,17 +361,8 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
         self._each(request, queryset, services.run_backtest, "Backtested {}.")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DecisionRecord)

@@ -24,6 +24,7 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
+from opscore.admin_base import ReadOnlyAdminMixin
 from opscore.api_errors import Problem
 
 
@@ -155,7 +156,7 @@ class WebhookSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: inbound events are immutable. Re-delivery and manual start go through ingest."""
 
     list_display = [
@@ -194,15 +195,6 @@ class InboundEventAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     change_list_template = "admin/integrations/inboundevent/change_list.html"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="payload")
     def payload_pretty(self, event: InboundEvent) -> str:
@@ -307,7 +299,7 @@ class InboundEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rejection)
-class RejectionAdmin(admin.ModelAdmin):
+class RejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "channel", "status", "problem", "source", "event_type"]
     list_filter = ["channel", "status", "problem"]
     search_fields = ["=idempotency_key", "=source"]
@@ -316,15 +308,6 @@ class RejectionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Rejection._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Schedule)

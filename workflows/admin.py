@@ -1,12 +1,10 @@
-import json
-
 from django.contrib import admin, messages
 from django.template.loader import render_to_string
-from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
+from opscore.admin_base import ReadOnlyAdminMixin, json_block
 from workflows import engine, services
 from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
@@ -44,7 +42,7 @@ class WorkflowInstanceAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="context")
     def context_pretty(self, instance):
-        return format_html("<pre>{}</pre>", json.dumps(instance.context, indent=2, sort_keys=True))
+        return json_block(instance.context)
 
     @admin.display(description="executions")
     def executions(self, instance):
@@ -134,17 +132,8 @@ class ExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Timer)
-class TimerAdmin(admin.ModelAdmin):
+class TimerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["step", "instance_type", "instance_id", "due_at", "fired_at", "outcome"]
     list_filter = ["step", "outcome"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Timer._meta.concrete_fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
