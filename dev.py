@@ -54,6 +54,16 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
     run(PYTHON, "manage.py", *args, env=env)
 
 
+def dev_env(**extra: str) -> dict[str, str]:
+    """The environment of a local run: DEBUG on unless the caller says otherwise.
+
+    Settings refuse to start with DEBUG off and no secret key of one's own; on a laptop the
+    public development key is fine, so every dev.py command but `test` (which runs as
+    production does, see opscore/pytest_plugin.py) turns DEBUG on.
+    """
+    return {**os.environ, "OPSCORE_DEBUG": os.environ.get("OPSCORE_DEBUG", "1"), **extra}
+
+
 def wait_for_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,15 +100,18 @@ def demo(args: list[str]) -> int:
     port = os.environ.get("OPSCORE_PORT", "8000")
     carrier_port = os.environ.get("OPSCORE_CARRIER_PORT", "8025")
     payments_port = os.environ.get("OPSCORE_PAYMENTS_PORT", "8026")
-    env = {
-        **os.environ,
-        "OPSCORE_CARRIER_URL": f"http://127.0.0.1:{carrier_port}/shipments",
-        "OPSCORE_PAYMENTS_URL": f"http://127.0.0.1:{payments_port}/payments",
-        "OPSCORE_BASE_URL": f"http://127.0.0.1:{port}",
-    }
+    env = dev_env(
+        OPSCORE_CARRIER_URL=f"http://127.0.0.1:{carrier_port}/shipments",
+        OPSCORE_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}/payments",
+        OPSCORE_BASE_URL=f"http://127.0.0.1:{port}",
+    )
     setup()
     say("migrating the database")
     manage("migrate", "--verbosity", "0", env=env)
+    # The shared store of the API's rate-limit counters, and the admin's and Swagger UI's
+    # assets, as production has them (README "Production").
+    manage("createcachetable", env=env)
+    manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
     say("loading demo users and data")
     manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
     processes = [
@@ -167,7 +180,7 @@ def lint(args: list[str]) -> int:
     ]
     failed = 0
     for command in checks:
-        failed |= subprocess.run(command, cwd=ROOT, check=False).returncode
+        failed |= subprocess.run(command, cwd=ROOT, env=dev_env(), check=False).returncode
     return 1 if failed else 0
 
 

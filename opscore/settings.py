@@ -5,6 +5,7 @@ runs with Python alone. Production: set DATABASE_URL to PostgreSQL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -22,8 +23,38 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("OPSCORE_DEBUG", True)
-SECRET_KEY = os.environ.get("OPSCORE_SECRET_KEY", "opscore-insecure-development-key-change-me")
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Off unless asked for: a production host that forgets a variable must not show tracebacks.
+DEBUG = env_bool("OPSCORE_DEBUG", False)
+# Public, in the repository: good for a laptop with OPSCORE_DEBUG=1, refused anywhere else.
+DEVELOPMENT_SECRET_KEY = "opscore-insecure-development-key-change-me"
+SECRET_KEY = os.environ.get("OPSCORE_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
+if not DEBUG and (
+    SECRET_KEY == DEVELOPMENT_SECRET_KEY
+    or SECRET_KEY.startswith("django-insecure-")
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+):
+    # Sessions, password resets and signed values are forgeable with a known key.
+    raise ImproperlyConfigured(
+        "OPSCORE_SECRET_KEY is missing, the public development key, or weak (it needs 50+ "
+        "characters, 5+ distinct). Set it to a long random value, e.g. the output of "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`, or set "
+        "OPSCORE_DEBUG=1 on a development machine."
+    )
 ALLOWED_HOSTS = os.environ.get("OPSCORE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("OPSCORE_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
@@ -43,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_q",
+    "axes",
     "opscore.apps.OpscoreConfig",
     "audit",
     "workflows",
@@ -53,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Admin and Swagger UI assets from STATIC_ROOT, in any process that serves the app.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -60,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opscore.urls"
@@ -113,6 +149,20 @@ if DATABASES["default"]["ENGINE"] == "opscore.db.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: a locked-out username is refused before its password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute force on the admin login: after 5 wrong passwords in a row for one username, or from
+# one client address across usernames (password spraying), the next attempt is refused,
+# whatever the password, until the cool-off has passed (`manage.py axes_reset_username NAME`
+# or `axes_reset_ip ADDRESS` lifts it early).
+AXES_FAILURE_LIMIT = env_int("OPSCORE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OPSCORE_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -126,7 +176,58 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic` fills it; WhiteNoise serves it, compressed, under gunicorn.
+STATIC_ROOT = Path(os.environ.get("OPSCORE_STATIC_ROOT") or VAR_DIR / "static")
+if "OPSCORE_STATIC_ROOT" not in os.environ:
+    # Present even before the first collectstatic, so WhiteNoise has no missing directory to
+    # warn about in a process that serves no static file (tests, a worker).
+    STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies without a manifest: a process that renders {% static %} before any
+    # collectstatic (tests, a fresh checkout) still works.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# One store for every process: DRF's throttle counters must be shared by all gunicorn workers
+# and hosts. The database is the one service opscore already has; the table is made by
+# `manage.py createcachetable` (and by Django when it creates a test database).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "opscore_cache",
+    }
+}
+
+# Messages live in the session (server side): a key or secret shown once must not travel in
+# a signed, readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# HTTPS. Each one is off unless set, because TLS usually ends at a proxy in front of gunicorn
+# and only the operator knows; README "Production" lists the values that pass
+# `check --deploy`.
+SECURE_SSL_REDIRECT = env_bool("OPSCORE_SECURE_SSL_REDIRECT", False)
+SECURE_SSL_HOST = os.environ.get("OPSCORE_SECURE_SSL_HOST") or None
+SECURE_REDIRECT_EXEMPT = env_list("OPSCORE_SECURE_REDIRECT_EXEMPT")
+SECURE_HSTS_SECONDS = env_int("OPSCORE_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OPSCORE_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("OPSCORE_SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("OPSCORE_SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = os.environ.get("OPSCORE_SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = os.environ.get(
+    "OPSCORE_SECURE_CROSS_ORIGIN_OPENER_POLICY", "same-origin"
+)
+SESSION_COOKIE_SECURE = env_bool("OPSCORE_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("OPSCORE_CSRF_COOKIE_SECURE", False)
+# Opt-in: trusting X-Forwarded-Proto from a client that reaches gunicorn directly would let it
+# claim HTTPS. Set to "HTTP_X_FORWARDED_PROTO,https" only behind a proxy that overwrites it.
+_proxy_ssl_header = env_list("OPSCORE_SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "OPSCORE_SECURE_PROXY_SSL_HEADER is HEADER,VALUE, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+X_FRAME_OPTIONS = "DENY"
 
 EMAIL_HOST = os.environ.get("OPSCORE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("OPSCORE_EMAIL_PORT", "1025"))
@@ -150,6 +251,23 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "opscore.api_errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per API key, and per client address for callers without a key (opscore/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "opscore.throttling.ApiKeyThrottle",
+        "opscore.throttling.AnonymousThrottle",
+    ],
+    # Proxies in front of gunicorn that append to X-Forwarded-For. 0 (direct) uses the socket
+    # address: a client could otherwise dodge its limit by sending its own X-Forwarded-For.
+    "NUM_PROXIES": env_int("OPSCORE_NUM_PROXIES", 0),
+}
+if REST_FRAMEWORK["NUM_PROXIES"]:
+    # The login lockout finds the client address the same way as the API throttles.
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+# Requests per second, minute, hour or day ("600/min"); read on each request (throttling.py).
+OPSCORE_THROTTLE_RATES = {
+    "api_key": os.environ.get("OPSCORE_THROTTLE_KEY", "600/min"),
+    "anonymous": os.environ.get("OPSCORE_THROTTLE_ANON", "60/min"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -173,6 +291,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "opscore.api_errors.document_request_line_limit",
+        "opscore.throttling.document_throttling",
     ],
 }
 
@@ -213,7 +332,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("OPSCORE_LOG_LEVEL", "INFO")},
     # One line per enqueued task drowns everything else out.
-    "loggers": {"django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")},
+        # Its version banner on every process start; lockouts are still logged (WARNING).
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))
 # Refused requests are kept this long, then purged daily: anyone can send junk to the API,

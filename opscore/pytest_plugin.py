@@ -1,0 +1,12 @@
+"""The environment a test run starts in; loaded by pytest (`-p`, pyproject) before Django.
+
+Settings refuse a missing secret key outside DEBUG, and the suite runs as production does,
+with DEBUG off. A root conftest.py would come too late: pytest-django imports the settings
+before it reads any conftest. The key is random per run and reaches every subprocess the
+tests start (gunicorn, qcluster, manage.py) through the inherited environment.
+"""
+
+import os
+import secrets
+
+os.environ.setdefault("OPSCORE_SECRET_KEY", f"opscore-test-run-{secrets.token_urlsafe(48)}")
