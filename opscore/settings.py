@@ -40,7 +40,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 # Off unless asked for: a production host that forgets a variable must not show tracebacks.
 DEBUG = env_bool("OPSCORE_DEBUG", False)
 # Public, in the repository: good for a laptop with OPSCORE_DEBUG=1, refused anywhere else.
-DEVELOPMENT_SECRET_KEY = "opscore-insecure-development-key-change-me"
+DEVELOPMENT_SECRET_KEY = "opscore-insecure-development-key-change-me"  # noqa: S105
 SECRET_KEY = os.environ.get("OPSCORE_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
 if not DEBUG and (
     SECRET_KEY == DEVELOPMENT_SECRET_KEY
