@@ -334,8 +334,9 @@ LOGGING = {
     # One line per enqueued task drowns everything else out.
     "loggers": {
         "django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")},
-        # Its version banner on every process start; lockouts are still logged (WARNING).
-        "axes.apps": {"level": "WARNING"},
+        # django-axes says INFO on every start and every failed login; failures and lockouts
+        # themselves are WARNING.
+        "axes": {"level": os.environ.get("OPSCORE_AXES_LOG_LEVEL", "WARNING")},
     },
 }
 OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))
