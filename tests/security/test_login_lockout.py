@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from axes.models import AccessAttempt
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -50,7 +49,6 @@ def test_the_sixth_attempt_after_five_wrong_passwords_is_refused_even_when_right
     assert response.status_code == 429
     assert b"too many login attempts" in response.content.lower()
     assert not is_logged_in(client)
-    assert AccessAttempt.objects.get(username="rita").failures_since_start >= 5
 
     # Still refused just before the cool-off ends (15 minutes by default); an attempt while
     # locked starts the cool-off again, so a patient attacker never gets a fresh five.
