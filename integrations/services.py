@@ -45,7 +45,7 @@ from integrations.models import (
 )
 from opscore import json_input
 from opscore.actors import Actor
-from opscore.api_errors import Problem
+from opscore.api_errors import Problem, json_input_problem
 from workflows import engine, registry
 from workflows import services as workflow_services
 from workflows.models import WorkflowInstance
@@ -155,16 +155,7 @@ def _parse_body(body: bytes) -> Any:
     try:
         return json_input.parse_strict(body)
     except json_input.JSONInputError as error:
-        errors = []
-        if error.pointer is not None:
-            errors = [{"pointer": error.pointer, "detail": error.detail, "code": error.code}]
-        raise Problem(
-            status=400,
-            code=error.code,
-            title="Malformed JSON" if error.code == "bad_json" else "Unacceptable JSON",
-            detail=error.detail,
-            errors=errors,
-        ) from error
+        raise json_input_problem(error) from error
 
 
 def _check_idempotency_key(key: str | None) -> str:

@@ -19,7 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler, set_rollback
 
-from opscore.json_input import storable
+from opscore.json_input import JSONInputError, storable
 from opscore.renderers import PROBLEM_CONTENT_TYPE
 
 PROBLEM_TYPE_PREFIX = "urn:opscore:problem:"
@@ -59,6 +59,20 @@ class Problem(exceptions.APIException):
             body["errors"] = self.errors
         # Details quote what the caller sent; a lone surrogate there would not encode as UTF-8.
         return storable(body)
+
+
+def json_input_problem(error: JSONInputError) -> Problem:
+    """The 400 for a body opscore.json_input refused, pointing at the culprit when known."""
+    errors = []
+    if error.pointer is not None:
+        errors = [{"pointer": error.pointer, "detail": error.detail, "code": error.code}]
+    return Problem(
+        status=400,
+        code=error.code,
+        title="Malformed JSON" if error.code == "bad_json" else "Unacceptable JSON",
+        detail=error.detail,
+        errors=errors,
+    )
 
 
 def _pointer(path: list[str]) -> str:

@@ -151,6 +151,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "opscore.renderers.ProblemJSONRenderer",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "opscore.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "opscore.api_errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

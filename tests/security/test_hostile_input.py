@@ -412,3 +412,23 @@ def test_an_authenticated_callers_refusals_are_one_row_each(settings):
     rows = Rejection.objects.filter(problem="bad_json")
     assert rows.count() == 12
     assert set(rows.values_list("count", "authenticated")) == {(1, True)}
+
+
+@pytest.mark.parametrize(
+    ("fragment", "code"),
+    [(DEEP, "nesting_too_deep"), ('{"inputs": {"a": "\\u0000"}}', "nul_character")],
+)
+def test_every_other_json_endpoint_is_held_to_the_same_rules(fragment, code):
+    client = APIClient()
+    client.force_login(user_with_perms("decisions.view_ruleset"))
+    response = client.post(
+        "/api/v1/decisions/carrier/evaluate", fragment.encode(), content_type="application/json"
+    )
+    _assert_problem(response, 400, code)
+    # Well-formed, it reaches the view: no such rule set here, so the view's own 404.
+    after = client.post(
+        "/api/v1/decisions/carrier/evaluate",
+        json.dumps({"inputs": {"weight_kg": 2}}).encode(),
+        content_type="application/json",
+    )
+    _assert_problem(after, 404, "not_found")
