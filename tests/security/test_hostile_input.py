@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db.models import Sum
+from django.urls import reverse
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook
 
 from audit.models import Event
-from integrations.models import InboundEvent, Rejection
+from integrations.models import EventType, InboundEvent, Rejection
 from opscore.api_errors import Problem, problem_http_response
 from tests.factories import api_key, order_context, order_received_event, user_with_perms
 from tests.factories import webhook_source as make_webhook_source
@@ -432,3 +433,34 @@ def test_every_other_json_endpoint_is_held_to_the_same_rules(fragment, code):
         content_type="application/json",
     )
     _assert_problem(after, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("correlation_key", "payload", "shown", "rejected"),
+    [
+        ("SO-DEEP", DEEP, "nests deeper than 64", None),
+        ("SO-BIG", '{"n": ' + "9" * 5000 + "}", "at most 4300 digits", None),
+        ("SO-1\r\nBcc: x@evil.example", None, "control characters", "control_character"),
+    ],
+    ids=["deep_nesting", "huge_integer", "newline_in_correlation_key"],
+)
+def test_the_admins_manual_start_refuses_the_same_input_with_a_form_error(
+    client, correlation_key, payload, shown, rejected
+):
+    client.force_login(user_with_perms("integrations.start_workflow_manually"))
+    form = {
+        "event_type": EventType.objects.get(name="order.received").pk,
+        "correlation_key": correlation_key,
+        "payload": payload or json.dumps(order_context()),
+        "idempotency_key": uuid.uuid4().hex,
+        "opened_at": "2026-11-25 12:00:00",
+    }
+    before = _written()
+    response = client.post(reverse("admin:integrations_manual_start"), form)
+
+    assert response.status_code == 200
+    assert shown in response.content.decode()
+    assert _written() == before
+    assert list(Rejection.objects.values_list("problem", flat=True)) == (
+        [rejected] if rejected else []
+    )
