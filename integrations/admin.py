@@ -300,8 +300,17 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Rejection)
 class RejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["received_at", "channel", "status", "problem", "source", "event_type"]
-    list_filter = ["channel", "status", "problem"]
+    list_display = [
+        "received_at",
+        "channel",
+        "status",
+        "problem",
+        "source",
+        "event_type",
+        "client_ip",
+        "count",
+    ]
+    list_filter = ["channel", "status", "problem", "authenticated"]
     search_fields = ["=idempotency_key", "=source"]
     show_full_result_count = False
     date_hierarchy = "received_at"

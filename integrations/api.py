@@ -6,6 +6,10 @@ are problem details (opscore.api_errors) and are recorded as rejections.
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import UnreadablePostError
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -21,10 +25,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations import selectors, services
+from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
 from opscore.api_errors import Problem, problem_from, problem_responses
 
 REPLAY_HEADER = "Idempotent-Replayed"
+WEBHOOK_PREFIX = "/api/v1/hooks/"
 
 
 class EventEnvelopeSerializer(serializers.Serializer):
@@ -95,6 +101,19 @@ def _ingest_response(result: services.IngestResult) -> Response:
     return Response(result.body, status=result.status, headers=headers)
 
 
+def client_ip(request) -> str | None:
+    """The peer address. Not X-Forwarded-For: a caller could write anything there."""
+    try:
+        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+    except ValueError:
+        return None
+
+
+def _is_identified(request) -> bool:
+    user = getattr(request, "_user", None)  # set once DRF tried to authenticate
+    return bool(user is not None and user.is_authenticated)
+
+
 class RecordsRejections:
     """Mixin: refusals raised before the service ran (auth, media type) are recorded too."""
 
@@ -109,8 +128,38 @@ class RecordsRejections:
                 problem=problem_from(exc),
                 integration=auth.integration if isinstance(auth, ApiKey) else None,
                 idempotency_key=request.headers.get("Idempotency-Key", ""),
+                client_ip=client_ip(request),
+                authenticated=_is_identified(request),
             )
         return super().handle_exception(exc)
+
+
+def record_edge_refusal(sender, *, request, problem: Problem, **kwargs) -> None:
+    """Receiver of opscore.middleware.api_request_refused: the refusal becomes a Rejection.
+
+    The middleware runs before DRF authenticates, so a valid API key or a staff session is
+    looked up here: only a caller who is neither aggregates.
+    """
+    header = request.headers.get("Authorization", "")
+    keyword, _, key = header.partition(" ")
+    api_key = None
+    if keyword.lower() == KEYWORD.lower() and key.strip():
+        api_key = selectors.active_api_key(key=key.strip())
+    user = getattr(request, "user", None)
+    try:
+        excerpt = request.read(services.BODY_EXCERPT_BYTES)
+    except UnreadablePostError:  # the client went away: record the refusal without it
+        excerpt = b""
+    services.record_rejection(
+        channel=Channel.WEBHOOK if request.path.startswith(WEBHOOK_PREFIX) else Channel.API,
+        problem=problem,
+        integration=api_key.integration if api_key is not None else None,
+        body=excerpt,
+        idempotency_key=request.headers.get("Idempotency-Key")
+        or request.headers.get("webhook-id", ""),
+        client_ip=client_ip(request),
+        authenticated=api_key is not None or bool(user is not None and user.is_authenticated),
+    )
 
 
 def _require_json(request) -> bytes:
@@ -121,7 +170,15 @@ def _require_json(request) -> bytes:
             code="unsupported_media_type",
             detail=f"send JSON (Content-Type: application/json), not {content_type!r}",
         )
-    return request.body
+    try:
+        return request.body
+    except RequestDataTooBig as error:
+        raise Problem(
+            status=413,
+            code="body_too_large",
+            title="Request body too large",
+            detail=str(error),
+        ) from error
 
 
 class EventsView(RecordsRejections, APIView):
@@ -158,9 +215,12 @@ class EventsView(RecordsRejections, APIView):
                 401,
                 403,
                 409,
+                413,
                 415,
                 422,
-                d400="Bad JSON, invalid envelope, unknown event type, payload schema violation, "
+                d400="Bad or unacceptable JSON (NUL, unpaired surrogate, non-finite number, "
+                "huge integer, nesting too deep), invalid envelope (impossible date, control "
+                "character in an identifier), unknown event type, payload schema violation, "
                 "missing Idempotency-Key or correlation_key.",
                 d403="The key lacks events:write or may not send this event type.",
                 d409="A request with this key is still in flight (Retry-After), or the "
@@ -201,7 +261,10 @@ class EventsView(RecordsRejections, APIView):
             else services.Caller.for_staff(request.user)
         )
         result = services.ingest_event(
-            body=body, idempotency_key=request.headers.get("Idempotency-Key"), caller=caller
+            body=body,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            caller=caller,
+            client_ip=client_ip(request),
         )
         return _ingest_response(result)
 
@@ -236,6 +299,7 @@ class WebhookView(RecordsRejections, APIView):
                 403,
                 404,
                 409,
+                413,
                 415,
                 422,
                 d401="Missing, malformed, expired, future-dated or non-matching signature.",
@@ -245,7 +309,10 @@ class WebhookView(RecordsRejections, APIView):
     )
     def post(self, request, source: str):
         result = services.ingest_webhook(
-            source_name=source, body=_require_json(request), headers=dict(request.headers)
+            source_name=source,
+            body=_require_json(request),
+            headers=dict(request.headers),
+            client_ip=client_ip(request),
         )
         return _ingest_response(result)
 

@@ -21,5 +21,8 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
+        from integrations.api import record_edge_refusal
+        from opscore.middleware import api_request_refused
 
         post_migrate.connect(_seed_reference_event_types, sender=self)
+        api_request_refused.connect(record_edge_refusal, dispatch_uid="integrations.edge")

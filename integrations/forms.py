@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django import forms
@@ -11,6 +10,7 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.models import ApiKey, BindingAction, EventType, Schedule, Scope
+from opscore import json_input
 
 
 def _type_list(value: str) -> list[str]:
@@ -96,11 +96,11 @@ class ManualStartForm(forms.Form):
 
     def clean_payload(self) -> dict:
         try:
-            payload = json.loads(self.cleaned_data["payload"])
-        except json.JSONDecodeError as error:
-            raise ValidationError(
-                f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-            ) from error
+            # The same strict rules as the API: deep nesting or a huge integer is a form
+            # error here, not a crash.
+            payload = json_input.parse_strict(self.cleaned_data["payload"].encode())
+        except json_input.JSONInputError as error:
+            raise ValidationError(error.detail) from error
         if not isinstance(payload, dict):
             raise ValidationError("the payload must be a JSON object")
         return payload

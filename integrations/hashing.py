@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def key_digest(key: str) -> str:
@@ -16,9 +19,16 @@ def key_digest(key: str) -> str:
 def canonical_json(value: Any) -> str:
     # Sorted keys and no whitespace: two bodies that mean the same hash the same, so a client
     # re-serialising its retry differently is still recognised as the same request.
-    return json.dumps(
+    text = json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder
     )
+    if _LONE_SURROGATE.search(text):
+        # Not encodable as UTF-8: escaped, the text still encodes (and hashes), and the strict
+        # parser on the way in refuses it with a precise problem instead of a crash here.
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, cls=DjangoJSONEncoder
+        )
+    return text
 
 
 def request_hash(value: Any) -> str:

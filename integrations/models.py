@@ -193,9 +193,25 @@ class Rejection(models.Model):
     detail = models.TextField()
     errors = models.JSONField(default=list, blank=True)
     body_excerpt = models.TextField(blank=True, help_text="The first 4 KB of the request body.")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    authenticated = models.BooleanField(
+        default=True, help_text="False: refused before the caller was identified."
+    )
+    count = models.PositiveIntegerField(
+        default=1, help_text="Requests this row stands for (unauthenticated refusals aggregate)."
+    )
+    last_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            # The aggregation window's lookup, on unauthenticated refusals only.
+            models.Index(
+                fields=["channel", "client_ip", "problem", "-received_at"],
+                condition=models.Q(authenticated=False),
+                name="rejection_unauth_window",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} {self.problem} ({self.channel})"

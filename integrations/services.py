@@ -20,6 +20,7 @@ from croniter import croniter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.models import Schedule as QSchedule
@@ -42,14 +43,17 @@ from integrations.models import (
     TriggerBinding,
     WebhookSource,
 )
+from opscore import json_input
 from opscore.actors import Actor
-from opscore.api_errors import Problem
+from opscore.api_errors import Problem, json_input_problem
 from workflows import engine, registry
 from workflows import services as workflow_services
 from workflows.models import WorkflowInstance
 
 IDEMPOTENCY_KEY_MAX = 255
 BODY_EXCERPT_BYTES = 4096
+REJECTION_DETAIL_MAX = 2000
+REJECTION_ERRORS_MAX = 20
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -134,21 +138,24 @@ def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[d
     ]
 
 
+def _check_size(body: bytes) -> None:
+    limit = settings.OPSCORE_MAX_EVENT_BYTES
+    if len(body) > limit:
+        raise Problem(
+            status=413,
+            code="event_too_large",
+            title="Event too large",
+            detail=f"the event is {len(body)} bytes; at most {limit} are accepted "
+            "(OPSCORE_MAX_EVENT_BYTES)",
+        )
+
+
 def _parse_body(body: bytes) -> Any:
+    """Strict JSON (opscore.json_input): what is refused here could not be hashed or stored."""
     try:
-        return json.loads(body)
-    except UnicodeDecodeError as error:
-        raise Problem(
-            status=400, code="bad_json", detail=f"the body is not UTF-8 text: {error.reason}"
-        ) from error
-    except json.JSONDecodeError as error:
-        raise Problem(
-            status=400,
-            code="bad_json",
-            title="Malformed JSON",
-            detail=f"the body is not valid JSON: {error.msg} at line {error.lineno} "
-            f"column {error.colno}",
-        ) from error
+        return json_input.parse_strict(body)
+    except json_input.JSONInputError as error:
+        raise json_input_problem(error) from error
 
 
 def _check_idempotency_key(key: str | None) -> str:
@@ -176,19 +183,51 @@ class _Validated:
     occurred_at: datetime
 
 
+# Text that ends up in headers, log lines and mail subjects (a correlation key is an escalation
+# email's subject): a newline there breaks every message built from it later.
+_HEADER_SAFE_FIELDS = ("type", "source", "correlation_key")
+
+
+def _refuse_control_characters(document: dict[str, Any]) -> None:
+    errors = [
+        {
+            "pointer": f"/{name}",
+            "detail": "must be printable text: no control characters or line breaks",
+            "code": "control_character",
+        }
+        for name in _HEADER_SAFE_FIELDS
+        if isinstance(document.get(name), str) and not document[name].isprintable()
+    ]
+    if errors:
+        raise Problem(
+            status=400,
+            code="control_character",
+            title="Control character in an identifier",
+            detail="; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
+            errors=errors,
+        )
+
+
+def _occurred_at(text: str) -> tuple[datetime | None, str]:
+    """The parsed moment, or why it is not one (an impossible date raises in the parser)."""
+    try:
+        moment = parse_datetime(text)
+        if moment is not None and moment.tzinfo is not None:
+            moment.astimezone(UTC)  # out of range once in UTC (year 0 or 10000)
+    except (ValueError, OverflowError) as error:
+        return None, f"{json_input.storable(text)[:40]!r} is not a real date and time: {error}"
+    if moment is None or moment.tzinfo is None:
+        return None, "must be an ISO 8601 date-time with a time zone offset"
+    return moment, ""
+
+
 def _validate(*, document: Any, caller: Caller) -> _Validated:
     errors = _schema_errors(schema=ENVELOPE_SCHEMA, value=document, prefix="")
     occurred_at = None
     if not errors:
-        occurred_at = parse_datetime(document["occurred_at"])
-        if occurred_at is None or occurred_at.tzinfo is None:
-            errors.append(
-                {
-                    "pointer": "/occurred_at",
-                    "detail": "must be an ISO 8601 date-time with a time zone offset",
-                    "code": "format",
-                }
-            )
+        occurred_at, error = _occurred_at(document["occurred_at"])
+        if error:
+            errors.append({"pointer": "/occurred_at", "detail": error, "code": "format"})
     if errors:
         raise Problem(
             status=400,
@@ -197,6 +236,7 @@ def _validate(*, document: Any, caller: Caller) -> _Validated:
             detail="; ".join(f"{e['pointer'] or '/'}: {e['detail']}" for e in errors[:5]),
             errors=errors,
         )
+    _refuse_control_characters(document)
     event_type = selectors.active_event_type(name=document["type"])
     if event_type is None:
         raise Problem(
@@ -251,6 +291,7 @@ def ingest_event(
     idempotency_key: str | None,
     caller: Caller,
     redelivery_of: InboundEvent | None = None,
+    client_ip: str | None = None,
 ) -> IngestResult:
     """Validate, dedupe, store and route one event; or refuse it and record the refusal.
 
@@ -263,6 +304,7 @@ def ingest_event(
     document: Any = None
     try:
         key = _check_idempotency_key(idempotency_key)
+        _check_size(body)
         document = _parse_body(body)
         validated = _validate(document=document, caller=caller)
         try:
@@ -288,6 +330,7 @@ def ingest_event(
             body=body,
             document=document,
             idempotency_key=idempotency_key or "",
+            client_ip=client_ip,
         )
         raise
 
@@ -473,23 +516,78 @@ def record_rejection(
     document: Any = None,
     idempotency_key: str = "",
     source: str = "",
+    client_ip: str | None = None,
+    authenticated: bool = True,
 ) -> Rejection:
-    """Record a refused request in its own transaction (the attempted work is already undone)."""
+    """Record a refused request in its own transaction (the attempted work is already undone).
+
+    What is stored is made storable first (no NUL, no lone surrogate: PostgreSQL refuses
+    both), and the body only as an excerpt. A refusal of an authenticated caller is one row per
+    request. Anyone can send junk unauthenticated, so those refusals aggregate: past
+    OPSCORE_REJECTION_BURST rows for the same (channel, client IP, problem) within
+    OPSCORE_REJECTION_WINDOW_SECONDS, the newest such row counts the request instead.
+    """
     fields = document if isinstance(document, dict) else {}
     problem.recorded = True  # so the API edge does not record it a second time
+    now = timezone.now()
+    code = problem.code[:60]
     with transaction.atomic():
+        if not authenticated:
+            aggregated = _aggregate_rejection(
+                channel=channel, client_ip=client_ip, problem=code, now=now
+            )
+            if aggregated is not None:
+                return aggregated
         return Rejection.objects.create(
+            received_at=now,
+            last_seen_at=now,
             channel=channel,
-            source=source or str(fields.get("source") or "")[:100],
+            source=_storable_text(source or str(fields.get("source") or ""), 100),
             integration=integration,
-            event_type=str(fields.get("type") or "")[:100],
-            idempotency_key=idempotency_key[:IDEMPOTENCY_KEY_MAX],
+            event_type=_storable_text(str(fields.get("type") or ""), 100),
+            idempotency_key=_storable_text(idempotency_key, IDEMPOTENCY_KEY_MAX),
             status=problem.status_code,
-            problem=problem.code[:60],
-            detail=str(problem.detail),
-            errors=problem.errors,
-            body_excerpt=body[:BODY_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+            problem=code,
+            detail=_storable_text(str(problem.detail), REJECTION_DETAIL_MAX),
+            errors=json_input.storable(problem.errors[:REJECTION_ERRORS_MAX]),
+            body_excerpt=_storable_text(
+                body[:BODY_EXCERPT_BYTES].decode("utf-8", errors="replace"), BODY_EXCERPT_BYTES
+            ),
+            client_ip=client_ip,
+            authenticated=authenticated,
         )
+
+
+def _storable_text(text: str, limit: int) -> str:
+    return json_input.storable(text[:limit])
+
+
+def _aggregate_rejection(
+    *, channel: str, client_ip: str | None, problem: str, now: datetime
+) -> Rejection | None:
+    """Count the request on the newest matching row if the window's burst is used up.
+
+    A query on the table itself rather than a cache counter: the rows are the state, so every
+    web process sees the same window without a shared cache, and nothing can disagree with
+    what the table holds. Concurrent requests may each see the burst not yet used up and
+    insert, so the bound is the burst plus the number of requests in flight at once.
+    """
+    window_start = now - timedelta(seconds=settings.OPSCORE_REJECTION_WINDOW_SECONDS)
+    recent = list(
+        Rejection.objects.filter(
+            authenticated=False,
+            channel=channel,
+            client_ip=client_ip,
+            problem=problem,
+            received_at__gte=window_start,
+        )
+        .order_by("-received_at", "-pk")
+        .values_list("pk", flat=True)[: settings.OPSCORE_REJECTION_BURST]
+    )
+    if len(recent) < settings.OPSCORE_REJECTION_BURST:
+        return None
+    Rejection.objects.filter(pk=recent[0]).update(count=F("count") + 1, last_seen_at=now)
+    return Rejection.objects.get(pk=recent[0])
 
 
 PURGE_BATCH = 1000
@@ -526,11 +624,14 @@ def new_webhook_secret() -> str:
     ).rstrip("=")
 
 
-def ingest_webhook(*, source_name: str, body: bytes, headers: dict[str, str]) -> IngestResult:
+def ingest_webhook(
+    *, source_name: str, body: bytes, headers: dict[str, str], client_ip: str | None = None
+) -> IngestResult:
     """Verify a Standard Webhooks delivery and ingest it with `webhook-id` as its key.
 
     Any active secret of the source may have signed it (rotation); the timestamp must be
-    within 5 minutes of now. A delivery that fails is refused with 401 and recorded.
+    within 5 minutes of now. A delivery that fails is refused with 401 and recorded; until the
+    signature is verified the sender is unknown, so those refusals aggregate per client IP.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     webhook_id = lowered.get("webhook-id", "")
@@ -545,10 +646,15 @@ def ingest_webhook(*, source_name: str, body: bytes, headers: dict[str, str]) ->
             body=body,
             idempotency_key=webhook_id,
             source=source_name[:100],
+            client_ip=client_ip,
+            authenticated=False,
         )
         raise problem
+    verified = False
     try:
+        _check_size(body)
         _verify_signature(source=source, body=body, headers=lowered)
+        verified = True
         message = _parse_body(body)
     except Problem as problem:
         record_rejection(
@@ -558,6 +664,8 @@ def ingest_webhook(*, source_name: str, body: bytes, headers: dict[str, str]) ->
             body=body,
             idempotency_key=webhook_id,
             source=source.name,
+            client_ip=client_ip,
+            authenticated=verified,
         )
         raise
     caller = Caller(
@@ -568,7 +676,10 @@ def ingest_webhook(*, source_name: str, body: bytes, headers: dict[str, str]) ->
     )
     envelope = _webhook_envelope(source=source, message=message, headers=lowered)
     return ingest_event(
-        body=canonical_json(envelope).encode(), idempotency_key=webhook_id, caller=caller
+        body=canonical_json(envelope).encode(),
+        idempotency_key=webhook_id,
+        caller=caller,
+        client_ip=client_ip,
     )
 
 

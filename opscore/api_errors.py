@@ -8,15 +8,18 @@ for field-level validation failures.
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler, set_rollback
 
+from opscore.json_input import JSONInputError, storable
 from opscore.renderers import PROBLEM_CONTENT_TYPE
 
 PROBLEM_TYPE_PREFIX = "urn:opscore:problem:"
@@ -54,7 +57,22 @@ class Problem(exceptions.APIException):
             body["instance"] = instance
         if self.errors:
             body["errors"] = self.errors
-        return body
+        # Details quote what the caller sent; a lone surrogate there would not encode as UTF-8.
+        return storable(body)
+
+
+def json_input_problem(error: JSONInputError) -> Problem:
+    """The 400 for a body opscore.json_input refused, pointing at the culprit when known."""
+    errors = []
+    if error.pointer is not None:
+        errors = [{"pointer": error.pointer, "detail": error.detail, "code": error.code}]
+    return Problem(
+        status=400,
+        code=error.code,
+        title="Malformed JSON" if error.code == "bad_json" else "Unacceptable JSON",
+        detail=error.detail,
+        errors=errors,
+    )
 
 
 def _pointer(path: list[str]) -> str:
@@ -136,6 +154,18 @@ def problem_response(body: dict[str, Any], *, headers: dict[str, str] | None = N
     return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def problem_http_response(problem: Problem, *, instance: str) -> HttpResponse:
+    """The same document outside DRF (middleware answering before any view runs)."""
+    response = HttpResponse(
+        json.dumps(problem.as_problem(instance=instance), ensure_ascii=False).encode(),
+        status=problem.status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    for name, value in problem.headers.items():
+        response[name] = value
+    return response
+
+
 class ProblemFieldErrorSerializer(serializers.Serializer):
     pointer = serializers.CharField(help_text="JSON Pointer (RFC 6901) into the request body.")
     detail = serializers.CharField()
@@ -160,6 +190,8 @@ _DEFAULT_DESCRIPTIONS = {
     403: "Authenticated but not allowed (API key lacks the scope or event type).",
     404: "Not found.",
     409: "Conflict.",
+    413: "Request body too large: over the event limit (OPSCORE_MAX_EVENT_BYTES) or the "
+    "server's request limit.",
     422: "Refused: well-formed but cannot be processed.",
 }
 

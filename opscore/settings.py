@@ -84,6 +84,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it answers a wrong Host or an oversize body under /api/ before anything else
+    # calls request.get_host() or reads the body and turns them into Django's HTML 400.
+    "opscore.middleware.ApiEdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Admin and Swagger UI assets from STATIC_ROOT, in any process that serves the app.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -249,6 +252,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "opscore.renderers.ProblemJSONRenderer",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "opscore.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "opscore.api_errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per API key, and per client address for callers without a key (opscore/throttling.py).
@@ -343,3 +351,12 @@ OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "7
 # Refused requests are kept this long, then purged daily: anyone can send junk to the API,
 # and the rejections table must not grow without bound.
 OPSCORE_REJECTION_RETENTION_DAYS = int(os.environ.get("OPSCORE_REJECTION_RETENTION_DAYS", "30"))
+
+# Bodies over this are refused before they are read: 413 problem details under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("OPSCORE_MAX_REQUEST_BYTES", str(2_621_440)))
+# One event (API body or webhook body) at most this many bytes: 413 `event_too_large`.
+OPSCORE_MAX_EVENT_BYTES = int(os.environ.get("OPSCORE_MAX_EVENT_BYTES", str(256 * 1024)))
+# Unauthenticated refusals: at most BURST rows per (channel, client IP, problem) in WINDOW;
+# past that the newest row's `count` grows instead.
+OPSCORE_REJECTION_BURST = int(os.environ.get("OPSCORE_REJECTION_BURST", "10"))
+OPSCORE_REJECTION_WINDOW_SECONDS = int(os.environ.get("OPSCORE_REJECTION_WINDOW_SECONDS", "600"))
