@@ -170,12 +170,6 @@ class InboundEvent(models.Model):
                 fields=["source", "idempotency_key"], name="inbound_event_once_per_key"
             )
         ]
-        # What an integration may read: the instances its own events reached (API reads).
-        indexes = [
-            models.Index(
-                fields=["integration", "workflow", "instance_id"], name="inbound_event_reached"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.type} from {self.source} ({self.idempotency_key})"
