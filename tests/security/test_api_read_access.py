@@ -383,3 +383,15 @@ def test_keys_are_refused_on_the_task_api_even_when_their_user_works_queues(worl
     assert_refused(client.post(f"/api/v1/tasks/{task.pk}/claim"), 403, "permission_denied")
     task.refresh_from_db()
     assert (task.status, task.assignee_id) == ("open", None)
+
+
+def test_create_api_key_does_not_grant_read_all_unless_asked(capsys):
+    from django.core.management import call_command
+
+    from integrations.models import ApiKey
+
+    call_command("create_api_key", "billing")
+    assert "instances:read_all" not in ApiKey.objects.get().scopes
+    assert "instances:read" in ApiKey.objects.get().scopes
+    call_command("create_api_key", "reporting", "--scope", "instances:read_all")
+    assert ApiKey.objects.get(integration__name="reporting").scopes == ["instances:read_all"]
