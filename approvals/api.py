@@ -3,6 +3,8 @@
 Thin: serializers validate, each view calls one service, and refusals become DRF exceptions
 (the project's exception handler formats them): 404 for a task outside the caller's queues,
 403 for four-eyes and missing permissions, 409 when someone else got there first.
+
+Session only: deciding needs a person, so API keys are refused (403) on every task endpoint.
 """
 
 from django.urls import path
@@ -11,12 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from approvals import selectors, services
 from approvals.models import ReviewTask
 from opscore.actors import Actor
 from opscore.api_errors import problem_responses
+from opscore.api_permissions import is_key_request
 from workflows import engine
 
 WORK_PERMISSION = "approvals.work_reviewtask"
@@ -32,7 +36,19 @@ class CanWorkTasks(permissions.BasePermission):
     message = "You do not work review queues (approvals.work_reviewtask)."
 
     def has_permission(self, request, view) -> bool:
+        if is_key_request(request):
+            self.message = "Review tasks are worked by people: API keys are refused here."
+            return False
         return bool(request.user and request.user.has_perm(WORK_PERMISSION))
+
+
+# The project's defaults first (the key-scope check among them: no task view names a scope),
+# so these views add to them rather than replace them.
+TASK_PERMISSIONS = [*api_settings.DEFAULT_PERMISSION_CLASSES, CanWorkTasks]
+TASK_403 = (
+    "No approvals.work_reviewtask, or an API key (tasks are session-only); on actions also "
+    "four-eyes (you started this instance), not in the task's queue, or not permitted."
+)
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -94,13 +110,13 @@ QUEUES = {
     parameters=[
         OpenApiParameter("queue", OpenApiTypes.STR, enum=list(QUEUES), description="default: mine")
     ],
-    responses={200: TaskSerializer(many=True), **problem_responses(400, 401, 403)},
+    responses={200: TaskSerializer(many=True), **problem_responses(400, 401, 403, d403=TASK_403)},
 )
 class TaskList(generics.ListAPIView):
     """The caller's tasks (?queue=mine, the default), or team, unassigned, overdue, escalated."""
 
     serializer_class = TaskSerializer
-    permission_classes = [permissions.IsAuthenticated, CanWorkTasks]
+    permission_classes = TASK_PERMISSIONS
 
     def get_queryset(self):
         name = self.request.query_params.get("queue", "mine")
@@ -109,10 +125,10 @@ class TaskList(generics.ListAPIView):
         return QUEUES[name](user=self.request.user).select_related("decided_by")[:500]
 
 
-@extend_schema(responses={200: TaskSerializer, **problem_responses(401, 403, 404)})
+@extend_schema(responses={200: TaskSerializer, **problem_responses(401, 403, 404, d403=TASK_403)})
 class TaskDetail(generics.RetrieveAPIView):
     serializer_class = TaskSerializer
-    permission_classes = [permissions.IsAuthenticated, CanWorkTasks]
+    permission_classes = TASK_PERMISSIONS
 
     def get_queryset(self):
         return selectors.visible_tasks(user=self.request.user).select_related("decided_by")
@@ -121,7 +137,7 @@ class TaskDetail(generics.RetrieveAPIView):
 class TaskActionView(APIView):
     """POST to /<id>/<action>; the body is validated by `request_serializer`, if any."""
 
-    permission_classes = [permissions.IsAuthenticated, CanWorkTasks]
+    permission_classes = TASK_PERMISSIONS
     request_serializer: type[serializers.Serializer] | None = None
 
     def perform(self, *, task: ReviewTask, actor: Actor, data: dict) -> ReviewTask:
@@ -166,8 +182,7 @@ def _action_schema(request: type[serializers.Serializer] | None = None):
                     403,
                     404,
                     409,
-                    d403="four-eyes (you started this instance), not in the task's queue, "
-                    "or not permitted",
+                    d403=TASK_403,
                     d409="the task changed first (someone else claimed or decided it)",
                 ),
             },

@@ -1,4 +1,9 @@
-"""REST API of the decision layer: dry-run evaluation and read access to decision records."""
+"""REST API of the decision layer: dry-run evaluation and read access to decision records.
+
+Sessions only (no view names a key scope). Evaluating needs `decisions.view_ruleset` (it shows
+what the rules answer); records need `decisions.view_decisionrecord`, and a record made for a
+workflow instance is shown only to those who may view that workflow's instances.
+"""
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -15,8 +20,10 @@ from decisions.errors import (
     NoPublishedVersion,
     UnknownRuleSet,
 )
-from decisions.models import DecisionRecord
+from decisions.models import DecisionRecord, RuleSet
 from opscore.api_errors import problem_responses
+from opscore.api_permissions import ReadByPermission
+from workflows.selectors import visibility_for_user
 
 
 class NoPublishedVersionConflict(APIException):
@@ -70,8 +77,10 @@ class EvaluationSerializer(serializers.Serializer):
     recorded = serializers.BooleanField()
 
 
-class EvaluateView(APIView):
+class EvaluateView(ReadByPermission, APIView):
     """POST {"inputs": {...}}: evaluate the published version; nothing is recorded."""
+
+    permission_model = RuleSet
 
     @extend_schema(
         operation_id="decisions_evaluate",
@@ -86,6 +95,7 @@ class EvaluateView(APIView):
                 409,
                 422,
                 d400="Missing input or an input of the wrong type.",
+                d403="A session without decisions.view_ruleset, or any API key.",
                 d404="Unknown rule set.",
                 d409="The rule set has no published version.",
                 d422="Evaluation refused (no matching row, a failing output expression).",
@@ -119,24 +129,50 @@ class EvaluateView(APIView):
         )
 
 
-@extend_schema(responses={200: DecisionRecordSerializer(many=True), **problem_responses(401, 403)})
-class DecisionRecordList(generics.ListAPIView):
-    """Decision records, newest first; filter with ?rule_set=<slug>."""
+RECORD_403 = "A session without decisions.view_decisionrecord, or any API key."
 
-    serializer_class = DecisionRecordSerializer
 
-    def get_queryset(self):
+class DecisionRecordReadView(ReadByPermission):
+    permission_model = DecisionRecord
+
+    def permission_models_for(self, record):
+        instance_model = record.instance_type.model_class() if record.instance_type_id else None
+        return [DecisionRecord, *([instance_model] if instance_model else [])]
+
+    def records(self, **filters):
         return selectors.decision_records(
-            rule_set=self.request.query_params.get("rule_set") or None
+            visibility=visibility_for_user(user=self.request.user), **filters
         ).select_related("instance_type")
 
 
-@extend_schema(responses={200: DecisionRecordSerializer, **problem_responses(401, 403, 404)})
-class DecisionRecordDetail(generics.RetrieveAPIView):
+@extend_schema(
+    responses={
+        200: DecisionRecordSerializer(many=True),
+        **problem_responses(401, 403, d403=RECORD_403),
+    }
+)
+class DecisionRecordList(DecisionRecordReadView, generics.ListAPIView):
+    """Decision records, newest first; filter with ?rule_set=<slug>.
+
+    Records made for instances of a workflow the caller may not view are left out.
+    """
+
     serializer_class = DecisionRecordSerializer
 
     def get_queryset(self):
-        return selectors.decision_records().select_related("instance_type")
+        return self.records(rule_set=self.request.query_params.get("rule_set") or None)
+
+
+@extend_schema(
+    responses={200: DecisionRecordSerializer, **problem_responses(401, 403, 404, d403=RECORD_403)}
+)
+class DecisionRecordDetail(DecisionRecordReadView, generics.RetrieveAPIView):
+    """One decision record; 404 for one made for an instance the caller may not view."""
+
+    serializer_class = DecisionRecordSerializer
+
+    def get_queryset(self):
+        return self.records()
 
 
 urlpatterns = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Model, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 
 from decisions.errors import NoPublishedVersion, UnknownRuleSet
 from decisions.models import (
@@ -17,6 +17,7 @@ from decisions.models import (
     VersionStatus,
 )
 from decisions.tables import from_jdm
+from workflows.selectors import Visibility
 
 
 def ruleset_by_slug(*, slug: str) -> RuleSet:
@@ -39,9 +40,15 @@ def published_version(*, rule_set: RuleSet) -> RuleSetVersion:
 
 
 def decision_records(
-    *, rule_set: str | None = None, instance: Model | None = None
+    *,
+    rule_set: str | None = None,
+    instance: Model | None = None,
+    visibility: Visibility | None = None,
 ) -> QuerySet[DecisionRecord]:
+    """Decision records; with a `visibility`, those of instances it shows and those of none."""
     records = DecisionRecord.objects.select_related("rule_set", "version")
+    if visibility is not None:
+        records = records.filter(Q(instance_type__isnull=True) | visibility.instance_filter())
     if rule_set:
         records = records.filter(rule_set__slug=rule_set)
     if instance is not None:

@@ -28,6 +28,7 @@ from integrations import selectors, services
 from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
 from opscore.api_errors import Problem, problem_from, problem_responses
+from opscore.api_permissions import ReadByPermission
 
 REPLAY_HEADER = "Idempotent-Replayed"
 WEBHOOK_PREFIX = "/api/v1/hooks/"
@@ -328,10 +329,16 @@ class InboundEventFilter(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
 
 
-class InboundEventList(generics.ListAPIView):
+INBOUND_403 = (
+    "A session without integrations.view_inboundevent, or an API key without inbound:read."
+)
+
+
+class InboundEventList(ReadByPermission, generics.ListAPIView):
     """Inbound events, newest first. An API key sees its own integration's events only."""
 
     required_scope = Scope.INBOUND_READ
+    permission_model = InboundEvent
     serializer_class = InboundEventSerializer
     pagination_class = NewestFirst
 
@@ -346,14 +353,20 @@ class InboundEventList(generics.ListAPIView):
 
     @extend_schema(
         parameters=[InboundEventFilter],
-        responses={200: InboundEventSerializer(many=True), **problem_responses(400, 401, 403, 404)},
+        responses={
+            200: InboundEventSerializer(many=True),
+            **problem_responses(400, 401, 403, 404, d403=INBOUND_403),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
-class InboundEventDetail(generics.RetrieveAPIView):
+class InboundEventDetail(ReadByPermission, generics.RetrieveAPIView):
+    """One inbound event; 404 for another integration's, to a key."""
+
     required_scope = Scope.INBOUND_READ
+    permission_model = InboundEvent
     serializer_class = InboundEventSerializer
 
     def get_queryset(self):
@@ -362,7 +375,12 @@ class InboundEventDetail(generics.RetrieveAPIView):
             integration_id=auth.integration_id if isinstance(auth, ApiKey) else None
         ).select_related("integration")
 
-    @extend_schema(responses={200: InboundEventSerializer, **problem_responses(401, 403, 404)})
+    @extend_schema(
+        responses={
+            200: InboundEventSerializer,
+            **problem_responses(401, 403, 404, d403=INBOUND_403),
+        }
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -39,8 +39,11 @@ class Scope(models.TextChoices):
 
     EVENTS_WRITE = "events:write", "Send events (POST /api/v1/events)"
     INBOUND_READ = "inbound:read", "Read inbound events"
-    INSTANCES_READ = "instances:read", "Read workflow instances and their timelines"
-    EXECUTIONS_READ = "executions:read", "Read executions"
+    INSTANCES_READ = "instances:read", "Read the workflow instances its events reached"
+    EXECUTIONS_READ = "executions:read", "Read executions of the instances it may read"
+    # Widens instances:read and executions:read (it grants neither endpoint by itself):
+    # for a reporting integration that must see every instance, whoever sent it.
+    INSTANCES_READ_ALL = "instances:read_all", "Read every integration's instances (widens reads)"
 
 
 class ApiKey(models.Model):

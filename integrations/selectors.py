@@ -50,3 +50,15 @@ def inbound_events(
 def rejections(*, channel: str | None = None) -> QuerySet[Rejection]:
     found = Rejection.objects.all()
     return found.filter(channel=channel) if channel else found
+
+
+def instance_ids_reached_by(*, integration_id: int, workflow: str) -> QuerySet[InboundEvent]:
+    """Ids of `workflow`'s instances the integration's events started or signalled (a subquery).
+
+    What an integration may read of the engine is what it caused; its inbound event rows
+    already say so (found by the integration foreign key's index), so the instance needs no
+    column and ingestion no extra index write.
+    """
+    return InboundEvent.objects.filter(
+        integration_id=integration_id, workflow=workflow, instance_id__isnull=False
+    ).values("instance_id")

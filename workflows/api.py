@@ -1,4 +1,10 @@
-"""Read API over workflow instances, their timelines and executions."""
+"""Read API over workflow instances, their timelines and executions.
+
+Who reads what: a person needs the `view` permission of the workflow's model (and
+`view_execution` for executions), and list endpoints show only workflows they may view; an API
+key sees the instances its integration's events started or signalled, or every one with the
+`instances:read_all` scope. Timelines and executions follow their instance.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from rest_framework.pagination import CursorPagination
 
 from audit.models import Event
 from audit.selectors import instance_timeline
-from integrations.models import Scope
+from integrations import selectors as inbound
+from integrations.models import ApiKey, Scope
 from opscore.api_errors import problem_responses
+from opscore.api_permissions import ReadByPermission, is_key_request
 from workflows import registry, selectors
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
@@ -99,14 +107,61 @@ WORKFLOW_PARAMETER = OpenApiParameter(
 )
 
 
-def _instances(workflow: str, **filters):
+def _definition(workflow: str) -> registry.WorkflowDefinition:
     try:
-        return selectors.instances(workflow=workflow, **filters)
+        return registry.get(workflow)
     except registry.UnknownWorkflow as error:
         raise NotFound(str(error)) from error
 
 
-class InstanceList(generics.ListAPIView):
+def visibility(request) -> selectors.Visibility:
+    """The instances this caller may read: by a person's view permissions, or a key's own."""
+    auth = request.auth
+    if isinstance(auth, ApiKey):
+        if Scope.INSTANCES_READ_ALL in auth.scopes:
+            return selectors.visibility_for_integration(reached=None)
+        return selectors.visibility_for_integration(
+            reached=lambda workflow: inbound.instance_ids_reached_by(
+                integration_id=auth.integration_id, workflow=workflow
+            )
+        )
+    if is_key_request(request):  # a credential this module does not know sees nothing
+        return selectors.Visibility(workflows={})
+    return selectors.visibility_for_user(user=request.user)
+
+
+def _instances(request, workflow: str, **filters):
+    return selectors.instances(
+        workflow=_definition(workflow).name, visibility=visibility(request), **filters
+    )
+
+
+def _instance_model(execution_or_record) -> list:
+    model = execution_or_record.instance_type.model_class()
+    return [model] if model is not None else []
+
+
+class InstanceReadView(ReadByPermission):
+    """Instance-scoped: a session needs the view permission of the workflow in the URL."""
+
+    def permission_models(self):
+        return [_definition(self.kwargs["workflow"]).model]
+
+    def permission_models_for(self, instance):
+        return [type(instance)]
+
+
+PERMISSION_403 = (
+    "A session without the view permission of this workflow's model "
+    "(e.g. workflows.view_order), or an API key without instances:read."
+)
+EXECUTION_403 = (
+    "A session without workflows.view_execution (or, with ?workflow=, that workflow's view "
+    "permission), or an API key without executions:read."
+)
+
+
+class InstanceList(InstanceReadView, generics.ListAPIView):
     """Instances of one workflow, newest first, cursor-paginated."""
 
     required_scope = Scope.INSTANCES_READ
@@ -116,86 +171,128 @@ class InstanceList(generics.ListAPIView):
     def get_queryset(self):
         query = InstanceFilter(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        return _instances(self.kwargs["workflow"], **query.validated_data)
+        return _instances(self.request, self.kwargs["workflow"], **query.validated_data)
 
     @extend_schema(
         parameters=[WORKFLOW_PARAMETER, InstanceFilter],
-        responses={200: InstanceSerializer(many=True), **problem_responses(400, 401, 403, 404)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-
-class InstanceDetail(generics.RetrieveAPIView):
-    required_scope = Scope.INSTANCES_READ
-    serializer_class = InstanceSerializer
-
-    def get_queryset(self):
-        return _instances(self.kwargs["workflow"])
-
-    @extend_schema(
-        parameters=[WORKFLOW_PARAMETER],
-        responses={200: InstanceSerializer, **problem_responses(401, 403, 404)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-
-class InstanceTimeline(generics.ListAPIView):
-    """The instance's events from the audit log, oldest first (not paginated: one instance)."""
-
-    required_scope = Scope.INSTANCES_READ
-    serializer_class = TimelineEventSerializer
-    pagination_class = None
-
-    def get_queryset(self):
-        instance = _instances(self.kwargs["workflow"]).filter(pk=self.kwargs["pk"]).first()
-        if instance is None:
-            raise NotFound("no such instance")
-        return instance_timeline(instance=instance)
-
-    @extend_schema(
-        parameters=[WORKFLOW_PARAMETER],
         responses={
-            200: TimelineEventSerializer(many=True),
-            **problem_responses(401, 403, 404),
+            200: InstanceSerializer(many=True),
+            **problem_responses(400, 401, 403, 404, d403=PERMISSION_403),
         },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
-class ExecutionList(generics.ListAPIView):
+class InstanceDetail(InstanceReadView, generics.RetrieveAPIView):
+    """One instance; 404 for one the caller may not see (another integration's)."""
+
+    required_scope = Scope.INSTANCES_READ
+    serializer_class = InstanceSerializer
+
+    def get_queryset(self):
+        return _instances(self.request, self.kwargs["workflow"])
+
+    @extend_schema(
+        parameters=[WORKFLOW_PARAMETER],
+        responses={
+            200: InstanceSerializer,
+            **problem_responses(401, 403, 404, d403=PERMISSION_403),
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class InstanceTimeline(InstanceReadView, generics.ListAPIView):
+    """The instance's events from the audit log, oldest first (not paginated: one instance).
+
+    Readable by whoever may read the instance: admin shows the same timeline on the instance's
+    page to anyone with its view permission, so `audit.view_event` is not required here.
+    """
+
+    required_scope = Scope.INSTANCES_READ
+    serializer_class = TimelineEventSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        workflow = self.kwargs["workflow"]
+        instance = _instances(self.request, workflow).filter(pk=self.kwargs["pk"]).first()
+        if instance is None:
+            raise NotFound("no such instance")
+        self.check_object_permissions(self.request, instance)
+        return instance_timeline(instance=instance)
+
+    @extend_schema(
+        parameters=[WORKFLOW_PARAMETER],
+        responses={
+            200: TimelineEventSerializer(many=True),
+            **problem_responses(401, 403, 404, d403=PERMISSION_403),
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ExecutionReadView(ReadByPermission):
+    """A session needs view_execution, and sees executions of the workflows it may view."""
+
+    permission_model = Execution
+
+    def permission_models_for(self, execution):
+        return [Execution, *_instance_model(execution)]
+
+
+class ExecutionList(ExecutionReadView, generics.ListAPIView):
     """Executions (side effects of machine steps), newest first, cursor-paginated."""
 
     required_scope = Scope.EXECUTIONS_READ
     serializer_class = ExecutionSerializer
     pagination_class = NewestFirst
 
+    def permission_models(self):
+        # Naming a workflow asks for its executions: that workflow's view permission too,
+        # so the answer is the same 403 as /instances/<workflow>/, not a silent empty page.
+        try:
+            named = registry.get(self.request.query_params.get("workflow", ""))
+        except registry.UnknownWorkflow:
+            return [Execution]  # none named, or unknown: the query answers that (404)
+        return [Execution, named.model]
+
     def get_queryset(self):
         query = ExecutionFilter(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         try:
-            return selectors.executions(**query.validated_data)
+            return selectors.executions(visibility=visibility(self.request), **query.validated_data)
         except registry.UnknownWorkflow as error:
             raise NotFound(str(error)) from error
 
     @extend_schema(
         parameters=[ExecutionFilter],
-        responses={200: ExecutionSerializer(many=True), **problem_responses(400, 401, 403, 404)},
+        responses={
+            200: ExecutionSerializer(many=True),
+            **problem_responses(400, 401, 403, 404, d403=EXECUTION_403),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
-class ExecutionDetail(generics.RetrieveAPIView):
+class ExecutionDetail(ExecutionReadView, generics.RetrieveAPIView):
+    """One execution; 404 for one of an instance the caller may not see."""
+
     required_scope = Scope.EXECUTIONS_READ
     serializer_class = ExecutionSerializer
 
     def get_queryset(self):
-        return selectors.executions()
+        return selectors.executions(visibility=visibility(self.request))
 
-    @extend_schema(responses={200: ExecutionSerializer, **problem_responses(401, 403, 404)})
+    @extend_schema(
+        responses={
+            200: ExecutionSerializer,
+            **problem_responses(401, 403, 404, d403=EXECUTION_403),
+        }
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -2,10 +2,68 @@
 
 from __future__ import annotations
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import QuerySet
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+
+from opscore.api_permissions import view_permission
 from workflows.models import Execution, Timer, WorkflowInstance
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """The instances a reader may see, and so their timelines, executions and decisions.
+
+    `workflows` maps each workflow the reader may see to None (all its instances) or to a
+    query of instance ids (those an integration's own events started or signalled). A
+    workflow it does not name is invisible.
+    """
+
+    workflows: Mapping[str, QuerySet | None]
+
+    def sees(self, workflow: str) -> bool:
+        return workflow in self.workflows
+
+    def instance_filter(self, *, type_field: str = "instance_type", id_field: str = "instance_id"):
+        """A Q over rows that point at an instance (content type + id): the visible ones."""
+        from workflows import registry
+
+        visible = Q(pk__in=[])
+        for name, ids in self.workflows.items():
+            model = registry.get(name).model
+            one = Q(**{type_field: ContentType.objects.get_for_model(model)})
+            if ids is not None:
+                one &= Q(**{f"{id_field}__in": ids})
+            visible |= one
+        return visible
+
+
+def visibility_for_user(*, user) -> Visibility:
+    """A person sees the instances of every workflow whose model they have `view` permission on."""
+    from workflows import registry
+
+    return Visibility(
+        workflows={
+            definition.name: None
+            for definition in registry.all_definitions()
+            if user.has_perm(view_permission(definition.model))
+        }
+    )
+
+
+def visibility_for_integration(*, reached: Callable[[str], QuerySet] | None) -> Visibility:
+    """An integration sees, per workflow, the instance ids `reached(workflow)` yields; every
+    instance when `reached` is None (a key scoped to read them all)."""
+    from workflows import registry
+
+    return Visibility(
+        workflows={
+            definition.name: None if reached is None else reached(definition.name)
+            for definition in registry.all_definitions()
+        }
+    )
 
 
 def executions_for(*, instance: WorkflowInstance) -> QuerySet[Execution]:
@@ -23,15 +81,25 @@ def timers_for(*, instance: WorkflowInstance) -> QuerySet[Timer]:
 def instances(
     *,
     workflow: str,
+    visibility: Visibility | None = None,
     state: str | None = None,
     correlation_key: str | None = None,
     created_after=None,
     created_before=None,
 ) -> QuerySet[WorkflowInstance]:
-    """Instances of one registered workflow type, filtered; raises UnknownWorkflow."""
+    """Instances of one registered workflow type, filtered; raises UnknownWorkflow.
+
+    With a `visibility`, only the instances it lets the reader see (none of an unseen workflow).
+    """
     from workflows import registry
 
     found = registry.get(workflow).model.objects.all()
+    if visibility is not None:
+        if not visibility.sees(workflow):
+            return found.none()
+        ids = visibility.workflows[workflow]
+        if ids is not None:
+            found = found.filter(pk__in=ids)
     if state:
         found = found.filter(state=state)
     if correlation_key:
@@ -44,12 +112,21 @@ def instances(
 
 
 def executions(
-    *, workflow: str | None = None, status: str | None = None, step: str | None = None
+    *,
+    visibility: Visibility | None = None,
+    workflow: str | None = None,
+    status: str | None = None,
+    step: str | None = None,
 ) -> QuerySet[Execution]:
-    """Executions across workflows; raises UnknownWorkflow for an unknown `workflow`."""
+    """Executions across workflows; raises UnknownWorkflow for an unknown `workflow`.
+
+    With a `visibility`, only those of instances it lets the reader see.
+    """
     from workflows import registry
 
     found = Execution.objects.select_related("instance_type")
+    if visibility is not None:
+        found = found.filter(visibility.instance_filter())
     if workflow:
         model = registry.get(workflow).model
         found = found.filter(instance_type=ContentType.objects.get_for_model(model))

@@ -12,7 +12,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def client(db) -> APIClient:
     api = APIClient()
-    api.force_authenticate(user_with_perms())
+    api.force_authenticate(
+        user_with_perms(
+            "decisions.view_ruleset", "decisions.view_decisionrecord", "workflows.view_order"
+        )
+    )
     return api
 
 

@@ -15,7 +15,8 @@ class Command(BaseCommand):
             "--scope",
             action="append",
             choices=[scope.value for scope in Scope],
-            help="Endpoint scope (repeatable). Default: every scope.",
+            help="Endpoint scope (repeatable). Default: every scope but instances:read_all, "
+            "so a key reads only the instances its own events reached.",
         )
         parser.add_argument(
             "--event-type",
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"integration {integration!r} is deactivated")
         api_key, plaintext = services.create_api_key(
             integration=found,
-            scopes=scope or [s.value for s in Scope],
+            scopes=scope or [s.value for s in Scope if s != Scope.INSTANCES_READ_ALL],
             event_types=event_type or ["*"],
             name=name,
         )
