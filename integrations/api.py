@@ -29,6 +29,7 @@ from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
 from opscore.api_errors import Problem, problem_from, problem_responses
 from opscore.api_permissions import ReadByPermission
+from opscore.throttling import WebhookThrottle
 
 REPLAY_HEADER = "Idempotent-Replayed"
 WEBHOOK_PREFIX = "/api/v1/hooks/"
@@ -276,6 +277,7 @@ class WebhookView(RecordsRejections, APIView):
     rejection_channel = Channel.WEBHOOK
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [WebhookThrottle]
     parser_classes = []
 
     @extend_schema(

@@ -276,6 +276,7 @@ if REST_FRAMEWORK["NUM_PROXIES"]:
 OPSCORE_THROTTLE_RATES = {
     "api_key": os.environ.get("OPSCORE_THROTTLE_KEY", "600/min"),
     "anonymous": os.environ.get("OPSCORE_THROTTLE_ANON", "60/min"),
+    "webhook": os.environ.get("OPSCORE_THROTTLE_WEBHOOK", "600/min"),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -64,6 +64,22 @@ class AnonymousThrottle(_RateFromSettings):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class WebhookThrottle(_RateFromSettings):
+    """Webhook deliveries, per source and sending address.
+
+    A carrier posts every delivery from the same few addresses, far more often than junk
+    should be allowed from one address, so webhooks have their own, larger budget that one
+    source's traffic cannot spend for another's.
+    """
+
+    scope = "webhook"
+
+    def get_cache_key(self, request, view) -> str | None:
+        source = (getattr(view, "kwargs", None) or {}).get("source", "")
+        ident = f"{source}:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 def document_throttling(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation is rate limited, so may answer 429."""
     for path_item in result.get("paths", {}).values():

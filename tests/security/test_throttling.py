@@ -24,7 +24,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def low_rates(settings):
-    settings.OPSCORE_THROTTLE_RATES = {"api_key": "3/min", "anonymous": "2/min"}
+    settings.OPSCORE_THROTTLE_RATES = {"api_key": "3/min", "anonymous": "2/min", "webhook": "2/min"}
 
 
 def keyed(key: str) -> APIClient:
@@ -120,3 +120,21 @@ def test_the_openapi_schema_documents_429_on_every_operation(client):
         response = operation["responses"]["429"]
         assert response["headers"]["Retry-After"]["required"] is True
         assert "application/problem+json" in response["content"]
+
+
+def test_one_webhook_sources_deliveries_do_not_spend_anothers_budget(low_rates):
+    webhook_source()
+    webhook_source(name="other-carrier")
+    client = APIClient()
+    for _ in range(2):
+        unsigned_hook(client, REMOTE_ADDR="203.0.113.7")
+    assert_throttled(unsigned_hook(client, REMOTE_ADDR="203.0.113.7"))
+
+    other = client.post(
+        "/api/v1/hooks/other-carrier/",
+        data=b'{"type": "x"}',
+        content_type="application/json",
+        REMOTE_ADDR="203.0.113.7",
+    )
+
+    assert other.status_code == 401  # refused for its signature, not for the rate
