@@ -20,6 +20,10 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
+        from django.core import checks
 
+        from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
+        from integrations.checks import check_trigger_bindings
+
+        checks.register(check_trigger_bindings)
         post_migrate.connect(_seed_reference_event_types, sender=self)
