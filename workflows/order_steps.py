@@ -15,8 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
+from approvals.models import TaskStatus
+from approvals.selectors import tasks_for
 from decisions.models import DecisionRecord
 from decisions.reference import ORDER_CARRIER, ORDER_POLICY
 from decisions.services import decide, record_override
@@ -126,9 +127,19 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
 def _record_carrier_override(call: StepCall, choice: dict[str, Any]) -> None:
     """A reviewer chose the carrier (context "carrier_choice": carrier, by, reason, written
     only by the approval that made the choice); the table's recommendation stays recorded
-    and the choice counts against its matched row."""
-    user = get_user_model().objects.filter(username=choice.get("by", "")).first()
-    actor = Actor.for_user(user) if user else Actor(kind="user", ref=str(choice.get("by", "?")))
+    and the choice counts against its matched row. The override is the approver's: the
+    person who decided the review, whatever name the choice carries."""
+    approval = (
+        tasks_for(instance=call.instance)
+        .filter(status=TaskStatus.APPROVED, decided_by__isnull=False)
+        .select_related("decided_by")
+        .order_by("-decided_at", "-pk")
+        .first()
+    )
+    if approval is not None:
+        actor = Actor.for_user(approval.decided_by)
+    else:  # no approval to vouch for it: keep the name, never link it to an account
+        actor = Actor(kind="user", ref=f"unverified:{str(choice.get('by', '?'))[:100]}")
     record_override(
         instance=call.instance,
         rule_set=ORDER_CARRIER,

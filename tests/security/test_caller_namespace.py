@@ -88,6 +88,26 @@ def test_a_payload_cannot_choose_the_carrier_or_record_an_override_as_a_real_use
     assert order.context["input"]["carrier_choice"] == forged
 
 
+def test_a_carrier_choice_override_is_the_approvers_whatever_name_it_carries(carrier):
+    from approvals.selectors import active_task_for
+    from approvals.services import approve_task
+    from opscore.actors import Actor
+
+    rita = reviewer("rita")
+    victor = reviewer("victor")
+    order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
+    drain_executions()
+    approve_task(
+        task=active_task_for(instance=order),
+        actor=Actor.for_user(rita),
+        context_update={"carrier_choice": {"carrier": "southexpress", "by": "victor"}},
+    )
+    drain_executions()
+    override = Override.objects.get()
+    assert (override.user, override.actor_ref) == (rita, "user:rita")
+    assert override.user != victor
+
+
 @pytest.mark.parametrize(
     "extra",
     [
