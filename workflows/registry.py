@@ -151,6 +151,21 @@ _definitions: dict[str, WorkflowDefinition] = {}
 
 
 def register(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Register `definition`; refused when a declared decision or signal is not one of its
+    model's transitions, or a transition is both (the engine's rule reads these sets)."""
+    declared = definition.decisions() | definition.signals()
+    missing = sorted(
+        name
+        for name in declared
+        if not hasattr(getattr(definition.model, name, None), "_django_fsm")
+    )
+    if missing:
+        raise ValueError(f"workflow {definition.name!r} declares unknown transitions {missing}")
+    if definition.decisions() & definition.signals():
+        raise ValueError(
+            f"workflow {definition.name!r}: a transition cannot be both a person's decision "
+            "and an outside signal"
+        )
     existing = _definitions.get(definition.name)
     if existing is not None and existing.model is not definition.model:
         raise ValueError(f"workflow {definition.name!r} is already registered")

@@ -302,3 +302,31 @@ def test_a_stale_binding_cannot_move_an_order_for_a_staff_session_either():
     assert response.json()["code"] == "transition_not_permitted"
     assert _snapshot(order) == before
     assert Order.objects.get(pk=order.pk).state == OrderState.RECEIVED
+
+
+def test_every_decision_and_signal_is_declared_and_names_a_real_transition():
+    import dataclasses
+
+    from workflows import registry
+    from workflows.definitions import INVOICE, ORDER
+
+    assert INVOICE.decisions() == {
+        "manager_approve",
+        "manager_approve_for_finance",
+        "manager_reject",
+        "finance_approve",
+        "finance_reject",
+    }
+    assert (ORDER.decisions(), ORDER.signals()) == ({"approve", "reject"}, {"confirm_delivery"})
+    undeclared = dataclasses.replace(
+        INVOICE,
+        name="invoice-undeclared",
+        steps=tuple(
+            dataclasses.replace(step, approve_routes=("manager_teleport",))
+            if step.name == "manager.approval"
+            else step
+            for step in INVOICE.steps
+        ),
+    )
+    with pytest.raises(ValueError, match="manager_teleport"):
+        registry.register(undeclared)
