@@ -32,7 +32,7 @@ from approvals.models import (
 from opscore.actors import SYSTEM, Actor
 from workflows import engine, registry
 from workflows.models import WorkflowInstance
-from workflows.registry import HumanStep
+from workflows.registry import Decision, HumanStep
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +363,7 @@ def _decide(
                 data={"step": locked.step, "task": locked.pk, "reason": reason},
                 context_update=context_update,
                 expected_version=locked.instance_version,
+                decision=Decision(step=locked.step, task_id=locked.pk),
             )
         except (engine.StaleInstance, engine.IllegalTransition) as error:
             raise TaskConflict(f"{instance} moved on before this decision: {error}") from error
@@ -550,6 +551,7 @@ def _expire(task: ReviewTask, *, instance: WorkflowInstance, now: datetime) -> N
                 actor=SYSTEM,
                 data={"step": task.step, "task": task.pk, "reason": task.reason},
                 expected_version=task.instance_version,
+                decision=Decision(step=task.step, task_id=task.pk),
             )
     except (engine.StaleInstance, engine.IllegalTransition) as error:
         logger.warning("expired task %s: instance moved on: %s", task.pk, error)

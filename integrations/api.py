@@ -224,7 +224,10 @@ class EventsView(RecordsRejections, APIView):
                 "huge integer, nesting too deep), invalid envelope (impossible date, control "
                 "character in an identifier), unknown event type, payload schema violation, "
                 "missing Idempotency-Key or correlation_key.",
-                d403="The key lacks events:write or may not send this event type.",
+                d403="The key lacks events:write or may not send this event type "
+                "(a staff session: lacks integrations.send_event); the body's source is not "
+                "the key's integration (source_mismatch); or the bound transition is not one "
+                "this caller may fire (transition_not_permitted).",
                 d409="A request with this key is still in flight (Retry-After), or the "
                 "correlation key is taken.",
                 d415="The body is not JSON.",

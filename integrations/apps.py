@@ -20,9 +20,13 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
         from integrations.api import record_edge_refusal
+        from integrations.checks import check_trigger_bindings
         from opscore.middleware import api_request_refused
 
+        checks.register(check_trigger_bindings)
         post_migrate.connect(_seed_reference_event_types, sender=self)
         api_request_refused.connect(record_edge_refusal, dispatch_uid="integrations.edge")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
@@ -114,6 +115,38 @@ class TriggerBinding(models.Model):
         target = f"{self.workflow}.{self.transition}" if self.transition else self.workflow
         return f"{self.event_type} -> {self.action} {target}"
 
+    def clean(self) -> None:
+        errors = binding_errors(
+            action=self.action, workflow=self.workflow, transition=self.transition
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+def binding_errors(*, action: str, workflow: str, transition: str) -> dict[str, str]:
+    """Why a binding may not exist, by field: a start names none, a signal only a transition
+    its workflow declares for outside callers (a wait step's signal), never a human step's
+    decision or a machine step's outcome. Shared by `clean()` and the start-up check."""
+    from workflows import registry
+
+    try:
+        definition = registry.get(workflow)
+    except registry.UnknownWorkflow:
+        return {"workflow": f"no registered workflow {workflow!r}"}
+    if action == BindingAction.START:
+        if transition:
+            return {"transition": "a start binding names no transition"}
+        return {}
+    if action != BindingAction.SIGNAL:
+        return {"action": f"unknown action {action!r}"}
+    signals = definition.signals()
+    if transition not in signals:
+        return {
+            "transition": f"{transition!r} is not a signal of the {workflow} workflow; "
+            f"a binding may only signal {', '.join(sorted(signals)) or 'nothing'}"
+        }
+    return {}
+
 
 class Channel(models.TextChoices):
     API = "api", "REST API"
@@ -164,6 +197,7 @@ class InboundEvent(models.Model):
         permissions = [
             ("redeliver_inboundevent", "Can re-deliver an inbound event under a new key"),
             ("start_workflow_manually", "Can start a workflow from admin"),
+            ("send_event", "Can send events through the API with a staff session"),
         ]
         constraints = [
             models.UniqueConstraint(

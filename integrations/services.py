@@ -72,14 +72,29 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 # --- who is calling ------------------------------------------------------------------------
 
 
+SEND_EVENT_PERMISSION = "integrations.send_event"
+MANUAL_START_PERMISSION = "integrations.start_workflow_manually"
+REDELIVER_PERMISSION = "integrations.redeliver_inboundevent"
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who is ingesting, through which channel, and which event types they may send."""
+    """Who is ingesting, through which channel, and which event types they may send.
+
+    `namespace` is where the caller's idempotency keys live (stored as the inbound event's
+    `source`), derived from who authenticated, never from the body: an API key's is its
+    integration's name (a slug, so never containing ":"), and the body's `source` must say
+    the same (`source_is_namespace`); a webhook source's is `webhook:<name>`, a schedule's
+    `schedule:<name>`, a staff user's `staff:<username>` on the API and `admin:<username>`
+    for a manual start. No caller can answer from, or claim, another's keys.
+    """
 
     channel: str
     actor: Actor
     may_send: Callable[[str], bool]
+    namespace: str
     integration: Integration | None = None
+    source_is_namespace: bool = False
 
     @classmethod
     def for_api_key(cls, api_key: ApiKey) -> Caller:
@@ -87,12 +102,25 @@ class Caller:
             channel=Channel.API,
             actor=Actor.for_integration(api_key.integration.name),
             may_send=api_key.allows_event_type,
+            namespace=api_key.integration.name,
             integration=api_key.integration,
+            source_is_namespace=True,
         )
 
     @classmethod
     def for_staff(cls, user, *, channel: str = Channel.API) -> Caller:
-        return cls(channel=channel, actor=Actor.for_user(user), may_send=lambda type_: True)
+        """A person: on the API they need `integrations.send_event`, in admin's manual start
+        `integrations.start_workflow_manually`; without it every event type is refused."""
+        if channel == Channel.ADMIN:
+            permission, prefix = MANUAL_START_PERMISSION, "admin"
+        else:
+            permission, prefix = SEND_EVENT_PERMISSION, "staff"
+        return cls(
+            channel=channel,
+            actor=Actor.for_user(user),
+            may_send=lambda type_: user.has_perm(permission),
+            namespace=f"{prefix}:{user.get_username()}"[:100],
+        )
 
 
 @dataclass(frozen=True)
@@ -315,9 +343,9 @@ def ingest_event(
             # The winner has committed by the time the constraint fires; answer from its row.
             with transaction.atomic():
                 answer = _answer_existing(
-                    source=validated.envelope["source"],
+                    source=caller.namespace,
                     key=key,
-                    digest=request_hash(validated.envelope),
+                    digest=_digest(envelope=validated.envelope, namespace=caller.namespace),
                 )
             if answer is None:
                 raise _in_flight() from None
@@ -339,8 +367,8 @@ def _store_and_route(
     *, validated: _Validated, key: str, caller: Caller, redelivery_of: InboundEvent | None
 ) -> IngestResult:
     envelope = validated.envelope
-    source = envelope["source"]
-    digest = request_hash(envelope)
+    source = _namespace(caller=caller, envelope=envelope)
+    digest = _digest(envelope=envelope, namespace=source)
     try:
         with transaction.atomic():
             _lock_key(source=source, key=key)
@@ -392,6 +420,28 @@ def _store_and_route(
             return IngestResult(status=201, body=response, replayed=False)
     except engine.WorkflowError as error:
         raise _routing_problem(error) from error
+
+
+def _namespace(*, caller: Caller, envelope: dict[str, Any]) -> str:
+    """The caller's idempotency namespace; an API key may not speak for another source."""
+    if caller.source_is_namespace and envelope["source"] != caller.namespace:
+        raise Problem(
+            status=403,
+            code="source_mismatch",
+            title="Source does not match the API key",
+            detail=f"this API key belongs to {caller.namespace!r}; it may not send events as "
+            f"{envelope['source']!r}",
+            errors=[
+                {"pointer": "/source", "detail": "not this key's integration", "code": "mismatch"}
+            ],
+        )
+    return caller.namespace
+
+
+def _digest(*, envelope: dict[str, Any], namespace: str) -> str:
+    # Hashed as stored (source = namespace), so a re-delivery rebuilt from the stored row is
+    # the same request; for an API key the two are already equal.
+    return request_hash({**envelope, "source": namespace})
 
 
 def _lock_key(*, source: str, key: str) -> None:
@@ -455,18 +505,22 @@ def _route(
     if binding.action == BindingAction.START:
         instance = workflow_services.start_workflow(
             workflow=binding.workflow,
-            context={**envelope["payload"], "trigger": trigger},
+            payload=envelope["payload"],
+            trigger=trigger,
             actor=caller.actor,
             correlation_key=envelope.get("correlation_key") or None,
         )
         return instance, ""
     try:
+        # A binding saved before the rule (or written around it) still reaches only a
+        # declared signal: workflows.services and the engine refuse anything else.
         instance = workflow_services.signal_workflow(
             workflow=binding.workflow,
             correlation_key=envelope["correlation_key"],
             transition=binding.transition,
             actor=caller.actor,
-            data={**trigger, "payload": envelope["payload"]},
+            data=envelope["payload"],
+            trigger=trigger,
         )
     except registry.get(binding.workflow).model.DoesNotExist as error:
         raise Problem(
@@ -491,6 +545,13 @@ def _routing_problem(error: engine.WorkflowError) -> Problem:
     if isinstance(error, engine.IllegalTransition):
         return Problem(
             status=422, code="illegal_transition", title="Illegal transition", detail=str(error)
+        )
+    if isinstance(error, engine.TransitionNotPermitted):
+        return Problem(
+            status=403,
+            code="transition_not_permitted",
+            title="Transition not permitted to this caller",
+            detail=str(error),
         )
     return Problem(status=422, code="workflow_refused", detail=str(error))
 
@@ -672,6 +733,7 @@ def ingest_webhook(
         channel=Channel.WEBHOOK,
         actor=Actor.for_integration(f"webhook:{source.name}"),
         may_send=source.allows_event_type,
+        namespace=f"webhook:{source.name}"[:100],
         integration=source.integration,
     )
     envelope = _webhook_envelope(source=source, message=message, headers=lowered)
@@ -808,7 +870,10 @@ def start_manually(
     """The admin's manual start: an event from the `admin` source, through the same path.
 
     The form carries its key and the moment it was opened, so submitting it twice is the same
-    request twice and starts one instance.
+    request twice and starts one instance. The key lives in `admin:<username>`, so it can
+    never answer for, or block, an integration's or another person's key; the user needs
+    `integrations.start_workflow_manually` (checked with the event type, and recorded when
+    refused).
     """
     envelope = {
         "type": event_type.name,
@@ -829,7 +894,9 @@ def redeliver_inbound_event(*, event: InboundEvent, user, new_key: bool) -> Inge
 
     With its own key deduplication applies and the first response comes back (nothing new is
     written). With `new_key` the operator asks for a second delivery: a new inbound event,
-    channel `redelivery`, pointing at the original and naming the operator.
+    channel `redelivery`, pointing at the original and naming the operator. Either way the
+    event stays in its original namespace (its stored `source`), and the operator needs
+    `integrations.redeliver_inboundevent`.
     """
     envelope = {
         "type": event.type,
@@ -838,17 +905,23 @@ def redeliver_inbound_event(*, event: InboundEvent, user, new_key: bool) -> Inge
         "correlation_key": event.correlation_key or None,
         "payload": event.payload,
     }
+    caller = Caller(
+        channel=Channel.REDELIVERY,
+        actor=Actor.for_user(user),
+        may_send=lambda type_: user.has_perm(REDELIVER_PERMISSION),
+        namespace=event.source,
+    )
     if not new_key:
         return ingest_event(
             body=canonical_json(envelope).encode(),
             idempotency_key=event.idempotency_key,
-            caller=Caller.for_staff(user, channel=Channel.REDELIVERY),
+            caller=caller,
         )
     key = f"{event.idempotency_key[:200]}:redelivery:{uuid.uuid4().hex[:16]}"
     return ingest_event(
         body=canonical_json(envelope).encode(),
         idempotency_key=key,
-        caller=Caller.for_staff(user, channel=Channel.REDELIVERY),
+        caller=caller,
         redelivery_of=event,
     )
 
@@ -916,36 +989,49 @@ def fire_schedule(*, schedule_id: int, slot: str) -> IngestResult | None:
         "correlation_key": schedule.correlation_key.replace("{slot}", slot) or None,
         "payload": {**schedule.payload},
     }
+    # Not the engine's SYSTEM actor: a schedule is an outside caller, limited to signals.
     caller = Caller(
         channel=Channel.SCHEDULE,
         actor=Actor(kind="system", ref=f"schedule:{schedule.name}"[:150]),
         may_send=lambda type_: True,
+        namespace=f"schedule:{schedule.name}"[:100],
     )
     return ingest_event(body=canonical_json(envelope).encode(), idempotency_key=slot, caller=caller)
 
 
 # --- reference event types -----------------------------------------------------------------
 
+# Closed and bounded: an unknown field or an oversize string is refused (400
+# schema_violation, recorded) instead of being copied into the instance and the log. Caller
+# input lands under context["input"] whatever the schema, so a closed schema bounds size and
+# shape; it is not what keeps a payload from posing as server data. Seeding never overwrites
+# an existing event type, so a database seeded earlier keeps its old schema until edited.
+# `correlation_key` is allowed because a webhook carries it inside its data (the source's
+# `correlation_field`).
 ORDER_RECEIVED_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["order_id", "customer", "postcode", "weight_kg", "value"],
+    "additionalProperties": False,
     "properties": {
         "order_id": {"type": "string", "minLength": 1, "maxLength": 100},
         "customer": {"type": "string", "minLength": 1, "maxLength": 200},
-        "postcode": {"type": "string", "pattern": "^[A-Za-z]{1,2}[0-9]"},
+        "postcode": {"type": "string", "maxLength": 16, "pattern": "^[A-Za-z]{1,2}[0-9]"},
         "weight_kg": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
-        "value": {"type": "number", "minimum": 0},
+        "value": {"type": "number", "minimum": 0, "maximum": 1_000_000_000},
+        "correlation_key": {"type": "string", "maxLength": 200},
     },
 }
 SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["tracking_number"],
+    "additionalProperties": False,
     "properties": {
-        "tracking_number": {"type": "string", "minLength": 1},
-        "signed_by": {"type": "string"},
-        "delivered_at": {"type": "string", "format": "date-time"},
+        "tracking_number": {"type": "string", "minLength": 1, "maxLength": 100},
+        "signed_by": {"type": "string", "maxLength": 200},
+        "delivered_at": {"type": "string", "format": "date-time", "maxLength": 64},
+        "correlation_key": {"type": "string", "maxLength": 200},
     },
 }
 REFERENCE_EVENT_TYPES = [
@@ -965,7 +1051,11 @@ REFERENCE_EVENT_TYPES = [
 
 
 def seed_reference_event_types() -> int:
-    """Create the order workflow's event types and bindings if missing; never overwrite."""
+    """Create the order workflow's event types and bindings if missing; never overwrite.
+
+    Bindings are validated like the admin's (`TriggerBinding.clean`): a signal binding names
+    a transition its workflow declares as a signal.
+    """
     created = 0
     with transaction.atomic():
         for name, description, schema, binding in REFERENCE_EVENT_TYPES:
@@ -973,7 +1063,10 @@ def seed_reference_event_types() -> int:
                 name=name, defaults={"description": description, "schema": schema}
             )
             created += was_created
-            TriggerBinding.objects.get_or_create(event_type=event_type, defaults=binding)
+            if not TriggerBinding.objects.filter(event_type=event_type).exists():
+                new = TriggerBinding(event_type=event_type, **binding)
+                new.full_clean()
+                new.save()
     return created
 
 

@@ -125,7 +125,7 @@ def seed_demo(*, password: str) -> SeedReport:
         services.start_workflow(
             workflow="order",
             correlation_key=key,
-            context={"order_id": key, **context},
+            payload={"order_id": key, **context},
             actor=requester,
         )
         orders_created += 1
@@ -137,7 +137,7 @@ def seed_demo(*, password: str) -> SeedReport:
         services.start_workflow(
             workflow="invoice",
             correlation_key=key,
-            context={"invoice_id": key, **context},
+            payload={"invoice_id": key, **context},
             actor=requester,
         )
         invoices_created += 1

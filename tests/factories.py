@@ -53,7 +53,7 @@ def order_context(**overrides: Any) -> dict[str, Any]:
 def start_order(*, actor: Actor = SYSTEM, correlation_key: str | None = None, **context) -> Order:
     return services.start_workflow(
         workflow="order",
-        context=order_context(**context),
+        payload=order_context(**context),
         actor=actor,
         correlation_key=correlation_key,
     )
@@ -131,7 +131,7 @@ def start_invoice(*, actor: Actor = SYSTEM, amount: float, **context) -> Any:
     number = next(_order_numbers)
     return services.start_workflow(
         workflow="invoice",
-        context={
+        payload={
             "invoice_id": f"INV-{number:06d}",
             "supplier": f"supplier-{number}",
             "amount": amount,

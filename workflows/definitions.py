@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from approvals.hooks import close_review_task, open_review_task
+from approvals.hooks import close_review_task, confirm_decision, open_review_task
 from workflows import invoice_steps, order_steps, registry
 from workflows.models import Invoice, InvoiceState, Order, OrderState
 from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
@@ -37,6 +37,7 @@ ORDER = registry.register(
                 queue="reviewers",
                 on_enter=open_review_task,
                 on_exit=close_review_task,
+                confirm_decision=confirm_decision,
             ),
             MachineStep(
                 name="dispatch.execute",
@@ -77,11 +78,13 @@ INVOICE = registry.register(
                 state=InvoiceState.AWAITING_MANAGER,
                 approve_transition="manager_approve",
                 approve_route=invoice_steps.route_manager_approval,
+                approve_routes=("manager_approve", "manager_approve_for_finance"),
                 reject_transition="manager_reject",
                 sla=timedelta(hours=8),
                 queue="managers",
                 on_enter=open_review_task,
                 on_exit=close_review_task,
+                confirm_decision=confirm_decision,
             ),
             HumanStep(
                 name="finance.approval",
@@ -92,6 +95,7 @@ INVOICE = registry.register(
                 queue="finance",
                 on_enter=open_review_task,
                 on_exit=close_review_task,
+                confirm_decision=confirm_decision,
             ),
             MachineStep(
                 name="payment.execute",

@@ -19,10 +19,10 @@ from django_q.tasks import async_task
 
 from audit.models import Event
 from audit.services import append_event
-from opscore.actors import Actor
+from opscore.actors import SYSTEM, Actor
 from workflows import registry
 from workflows.models import Execution, Timer, WorkflowInstance
-from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
+from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 RUN_EXECUTION_TASK = "workflows.tasks.run_execution"
 
@@ -107,12 +107,13 @@ def transition(
     data: dict[str, Any] | None = None,
     context_update: dict[str, Any] | None = None,
     expected_version: int | None = None,
+    decision: Decision | None = None,
 ) -> WorkflowInstance:
     """Apply transition `name` to `instance` and return the fresh, saved instance.
 
     Raises a WorkflowError subclass, having written nothing, when the transition is unknown,
-    not allowed from the current state, not permitted to the actor, or when the instance is
-    no longer at `expected_version`.
+    not allowed from the current state, not permitted to the actor (see `_authorize`), or
+    when the instance is no longer at `expected_version`.
     """
     definition = registry.for_model(type(instance))
     with transaction.atomic():
@@ -127,8 +128,14 @@ def transition(
             )
         if not can_proceed(method):
             raise IllegalTransition(locked, name)
-        if actor.user is not None and not has_transition_perm(method, actor.user):
-            raise TransitionNotPermitted(f"{actor.ref} may not {name!r} {locked}")
+        _authorize(
+            definition=definition,
+            instance=locked,
+            name=name,
+            method=method,
+            actor=actor,
+            decision=decision,
+        )
         source = locked.state
         target = method._django_fsm.get_transition(source).target
         merged_context = {**locked.context, **(context_update or {})}
@@ -155,6 +162,55 @@ def transition(
         _leave_state(definition=definition, instance=locked, state=source, transition=name)
         _enter_state(definition=definition, instance=locked, actor=actor)
     return locked
+
+
+def _authorize(
+    *,
+    definition: WorkflowDefinition,
+    instance: WorkflowInstance,
+    name: str,
+    method: Any,
+    actor: Actor,
+    decision: Decision | None,
+) -> None:
+    """The one rule of who may fire what, whatever the call site.
+
+    - A human step's decisions (every approve/reject transition it declares) only with a
+      `Decision` the step's approvals hook confirms; and a `Decision` moves nothing else.
+    - The engine itself (`SYSTEM`: machine-step outcomes, timers, expiries) fires the rest.
+    - People fire transitions that declare a permission they hold, and declared signals.
+    - Anyone else (an integration, a webhook source, a schedule) fires only the signal of the
+      wait step the instance is in.
+    """
+    step = definition.step_for_state(instance.state)
+    refused = f"{actor} may not {name!r} {instance}"
+    if name in definition.decisions() or decision is not None:
+        if not (
+            isinstance(decision, Decision)
+            and isinstance(step, HumanStep)
+            and decision.step == step.name
+            and name in step.decisions
+            and step.confirm_decision is not None
+            and step.confirm_decision(instance, name, decision)
+        ):
+            raise TransitionNotPermitted(
+                f"{refused}: a human step's decision is taken only by deciding its task"
+            )
+        if actor.user is not None and not has_transition_perm(method, actor.user):
+            raise TransitionNotPermitted(refused)
+        return
+    if actor == SYSTEM:
+        return
+    is_signal = isinstance(step, WaitStep) and step.signal_transition == name
+    if actor.user is not None:
+        declares_permission = bool(method._django_fsm.get_transition(instance.state).permission)
+        if not (is_signal or declares_permission) or not has_transition_perm(method, actor.user):
+            raise TransitionNotPermitted(refused)
+        return
+    if not is_signal:
+        raise TransitionNotPermitted(
+            f"{refused}: outside callers may only signal the wait step an instance is in"
+        )
 
 
 def record_step_event(

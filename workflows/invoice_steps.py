@@ -1,5 +1,7 @@
 """Executors of the invoice workflow's machine steps: the approval tier (a recorded decision
-with the `invoice-approval` rule set) and the payment (an HTTP call keyed by the execution)."""
+with the `invoice-approval` rule set) and the payment (an HTTP call keyed by the execution).
+
+The invoice as received is `context["input"]`; `approval` and `payment` are the server's."""
 
 from __future__ import annotations
 
@@ -23,9 +25,16 @@ class InvalidInvoice(PermanentError):
     pass
 
 
+def _invoice(context: dict[str, Any]) -> dict[str, Any]:
+    invoice = context.get("input")
+    if not isinstance(invoice, dict):
+        raise InvalidInvoice("invoice context has no input (the invoice as it was received)")
+    return invoice
+
+
 def _amount(context: dict[str, Any]) -> Decimal:
     try:
-        amount = Decimal(str(context["amount"]))
+        amount = Decimal(str(_invoice(context)["amount"]))
     except (KeyError, ArithmeticError, ValueError) as error:
         raise InvalidInvoice("invoice context needs a numeric 'amount'") from error
     if amount <= 0:
@@ -62,13 +71,14 @@ def route_manager_approval(instance: WorkflowInstance) -> str:
 def pay(call: StepCall) -> dict[str, Any]:
     """payment.execute: the key makes a repeated payment request a replay, never a second one."""
     context = call.instance.context
+    invoice = _invoice(context)
     response = post_json(
         url=settings.OPSCORE_PAYMENTS_URL,
         body={
             "invoice": call.instance.correlation_key,
-            "supplier": context.get("supplier", ""),
+            "supplier": invoice.get("supplier", ""),
             "amount": str(_amount(context)),
-            "currency": context.get("currency", "EUR"),
+            "currency": invoice.get("currency", "EUR"),
         },
         idempotency_key=call.idempotency_key,
     )

@@ -3,6 +3,9 @@
 The policy check and the carrier choice are decisions: each evaluates the published version
 of its rule set (`order-policy`, `order-carrier`) and records a DecisionRecord linked to the
 order and the step. A decision error (no published version, a missing input) is permanent.
+
+The order as the caller sent it is `context["input"]`; everything else in the context (the
+policy result, a reviewer's `carrier_choice`, the shipment) was written by the server.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
+from approvals.models import TaskStatus
+from approvals.selectors import tasks_for
 from decisions.models import DecisionRecord
 from decisions.reference import ORDER_CARRIER, ORDER_POLICY
 from decisions.services import decide, record_override
@@ -29,9 +33,16 @@ class InvalidOrder(PermanentError):
     pass
 
 
-def _decimal(context: dict[str, Any], key: str) -> Decimal:
+def _order(context: dict[str, Any]) -> dict[str, Any]:
+    order = context.get("input")
+    if not isinstance(order, dict):
+        raise InvalidOrder("order context has no input (the order as it was received)")
+    return order
+
+
+def _decimal(order: dict[str, Any], key: str) -> Decimal:
     try:
-        return Decimal(str(context[key]))
+        return Decimal(str(order[key]))
     except (KeyError, ArithmeticError, ValueError) as error:
         raise InvalidOrder(f"order context needs a numeric {key!r}") from error
 
@@ -49,10 +60,10 @@ def _decide(call: StepCall, *, rule_set: str, step: str, inputs: dict[str, Any])
 
 def check_policy(call: StepCall) -> dict[str, Any]:
     """policy.check: decide, with the order-policy rule set, whether a person must review."""
-    context = call.instance.context
+    order = _order(call.instance.context)
     inputs = {
-        "value": float(_decimal(context, "value")),
-        "weight_kg": float(_decimal(context, "weight_kg")),
+        "value": float(_decimal(order, "value")),
+        "weight_kg": float(_decimal(order, "weight_kg")),
     }
     record = _decide(call, rule_set=ORDER_POLICY, step="policy.check", inputs=inputs)
     return {
@@ -72,13 +83,14 @@ def record_policy(result: dict[str, Any]) -> dict[str, Any]:
 
 def carrier_inputs(context: dict[str, Any]) -> dict[str, Any]:
     """The order-carrier rule set's inputs: weight and postcode area (its leading letters)."""
-    postcode = str(context.get("postcode", "")).strip().upper()
+    order = _order(context)
+    postcode = str(order.get("postcode", "")).strip().upper()
     if not postcode:
         raise InvalidOrder("order context needs a postcode to choose a carrier")
     area = POSTCODE_AREA.match(postcode)
     if area is None:
         raise InvalidOrder(f"postcode {postcode!r} does not start with an area (letters)")
-    return {"weight_kg": float(_decimal(context, "weight_kg")), "postcode_area": area.group()}
+    return {"weight_kg": float(_decimal(order, "weight_kg")), "postcode_area": area.group()}
 
 
 def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
@@ -88,6 +100,7 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
         call, rule_set=ORDER_CARRIER, step="dispatch.execute", inputs=carrier_inputs(context)
     )
     carrier = record.outputs["carrier"]
+    order = _order(context)
     choice = context.get("carrier_choice") or {}
     if choice.get("carrier") and choice["carrier"] != carrier:
         carrier = choice["carrier"]
@@ -97,8 +110,8 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
         body={
             "order": call.instance.correlation_key,
             "carrier": carrier,
-            "postcode": context.get("postcode"),
-            "weight_kg": str(context.get("weight_kg")),
+            "postcode": order.get("postcode"),
+            "weight_kg": str(order.get("weight_kg")),
         },
         idempotency_key=call.idempotency_key,
     )
@@ -112,10 +125,21 @@ def dispatch_to_carrier(call: StepCall) -> dict[str, Any]:
 
 
 def _record_carrier_override(call: StepCall, choice: dict[str, Any]) -> None:
-    """A reviewer chose the carrier (context "carrier_choice": carrier, by, reason); the
-    table's recommendation stays recorded and the choice counts against its matched row."""
-    user = get_user_model().objects.filter(username=choice.get("by", "")).first()
-    actor = Actor.for_user(user) if user else Actor(kind="user", ref=str(choice.get("by", "?")))
+    """A reviewer chose the carrier (context "carrier_choice": carrier, by, reason, written
+    only by the approval that made the choice); the table's recommendation stays recorded
+    and the choice counts against its matched row. The override is the approver's: the
+    person who decided the review, whatever name the choice carries."""
+    approval = (
+        tasks_for(instance=call.instance)
+        .filter(status=TaskStatus.APPROVED, decided_by__isnull=False)
+        .select_related("decided_by")
+        .order_by("-decided_at", "-pk")
+        .first()
+    )
+    if approval is not None:
+        actor = Actor.for_user(approval.decided_by)
+    else:  # no approval to vouch for it: keep the name, never link it to an account
+        actor = Actor(kind="user", ref=f"unverified:{str(choice.get('by', '?'))[:100]}")
     record_override(
         instance=call.instance,
         rule_set=ORDER_CARRIER,

@@ -44,6 +44,12 @@ class HumanStep:
     state; `on_exit` lets it close that task when the instance leaves by any other path (a
     cancel). `approve_route` picks the approve transition from the instance when approval
     leads to different places (a second approval level); otherwise `approve_transition`.
+    Every transition the route can return is declared in `approve_routes`, so the engine
+    knows all of the step's decisions without calling the route.
+
+    `confirm_decision` is how the engine checks that a `Decision` handed to it is real: the
+    approvals layer answers whether its task for this step decided exactly that transition at
+    the instance's current version.
     """
 
     name: str
@@ -55,12 +61,35 @@ class HumanStep:
     on_enter: Callable[[WorkflowInstance], None] | None = None
     on_exit: Callable[[WorkflowInstance, str], None] | None = None
     approve_route: Callable[[WorkflowInstance], str] | None = None
+    approve_routes: tuple[str, ...] = ()
+    confirm_decision: Callable[[WorkflowInstance, str, Decision], bool] | None = None
     kind: str = "human"
 
     def approve_transition_for(self, instance: WorkflowInstance) -> str:
         if self.approve_route is not None:
-            return self.approve_route(instance)
+            name = self.approve_route(instance)
+            if name not in self.decisions:
+                raise ValueError(f"step {self.name!r} routed approval to undeclared {name!r}")
+            return name
         return self.approve_transition
+
+    @property
+    def decisions(self) -> frozenset[str]:
+        """Every transition a person's decision on this step can take."""
+        return frozenset({self.approve_transition, self.reject_transition, *self.approve_routes})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision on a human step, as the approvals service hands it to the engine.
+
+    The engine takes a human step's approve/reject transitions only with one of these, and
+    only after the step's `confirm_decision` has found the decided task it names; a caller
+    that builds one without deciding a task through approvals gets nothing from it.
+    """
+
+    step: str
+    task_id: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,21 @@ class WorkflowDefinition:
                 return step
         return None
 
+    def signals(self) -> frozenset[str]:
+        """The transitions outside callers (integrations, schedules) may fire: wait steps'
+        signals, and nothing else."""
+        return frozenset(
+            step.signal_transition for step in self.steps if isinstance(step, WaitStep)
+        )
+
+    def decisions(self) -> frozenset[str]:
+        """The transitions only a person's decision, through approvals, may take."""
+        found: set[str] = set()
+        for step in self.steps:
+            if isinstance(step, HumanStep):
+                found |= step.decisions
+        return frozenset(found)
+
     def step_named(self, name: str) -> Step:
         for step in self.steps:
             if step.name == name:
@@ -107,6 +151,21 @@ _definitions: dict[str, WorkflowDefinition] = {}
 
 
 def register(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Register `definition`; refused when a declared decision or signal is not one of its
+    model's transitions, or a transition is both (the engine's rule reads these sets)."""
+    declared = definition.decisions() | definition.signals()
+    missing = sorted(
+        name
+        for name in declared
+        if not hasattr(getattr(definition.model, name, None), "_django_fsm")
+    )
+    if missing:
+        raise ValueError(f"workflow {definition.name!r} declares unknown transitions {missing}")
+    if definition.decisions() & definition.signals():
+        raise ValueError(
+            f"workflow {definition.name!r}: a transition cannot be both a person's decision "
+            "and an outside signal"
+        )
     existing = _definitions.get(definition.name)
     if existing is not None and existing.model is not definition.model:
         raise ValueError(f"workflow {definition.name!r} is already registered")

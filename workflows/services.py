@@ -26,13 +26,22 @@ logger = logging.getLogger(__name__)
 def start_workflow(
     *,
     workflow: str,
-    context: dict[str, Any],
+    payload: dict[str, Any],
     actor: Actor,
     correlation_key: str | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> WorkflowInstance:
-    """Start an instance of `workflow`; a correlation key is generated when none is given."""
+    """Start an instance of `workflow`; a correlation key is generated when none is given.
+
+    What the caller sent lands under `context["input"]` and nowhere else: the top level of the
+    context belongs to the server (policy results, approvals, a reviewer's carrier choice),
+    so no payload can pose as one of those. `trigger` says which inbound event started it.
+    """
     definition = registry.get(workflow)
     key = correlation_key or new_correlation_key()
+    context: dict[str, Any] = {"input": dict(payload)}
+    if trigger is not None:
+        context["trigger"] = dict(trigger)
     return engine.start_instance(
         definition=definition, correlation_key=key, context=context, actor=actor
     )
@@ -45,16 +54,30 @@ def signal_workflow(
     transition: str,
     actor: Actor,
     data: dict[str, Any] | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> WorkflowInstance:
-    """Deliver an outside signal (a proof of delivery, a callback) to a running instance."""
+    """Deliver an outside signal (a proof of delivery, a callback) to a running instance.
+
+    Only a transition the workflow declares as a signal (a wait step's) is delivered, whoever
+    asks; what the signal carries (`data`) lands under `context["signals"][transition]
+    ["input"]`, beside the `trigger` that brought it, never at the context's top level.
+    """
     definition = registry.get(workflow)
+    if transition not in definition.signals():
+        raise engine.TransitionNotPermitted(
+            f"{transition!r} is not a signal of the {workflow} workflow "
+            f"(signals: {', '.join(sorted(definition.signals())) or 'none'})"
+        )
     instance = definition.model.objects.get(correlation_key=correlation_key)
+    received = {"input": dict(data or {})}
+    if trigger is not None:
+        received["trigger"] = dict(trigger)
     return engine.transition(
         instance=instance,
         name=transition,
         actor=actor,
-        data=data,
-        context_update={"signals": {transition: data or {}}},
+        data={**(trigger or {}), "payload": data or {}},
+        context_update={"signals": {transition: received}},
     )
 
 

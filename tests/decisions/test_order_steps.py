@@ -54,19 +54,21 @@ def test_without_a_published_version_the_step_dies_with_a_clear_error(publisher)
 
 
 def test_a_reviewers_carrier_choice_is_used_and_counted_as_an_override(carrier):
+    from approvals.selectors import active_task_for
+    from approvals.services import approve_task
     from decisions.models import Override
     from opscore.actors import Actor
     from tests.factories import user_with_perms
-    from workflows import engine
 
-    reviewer = user_with_perms("workflows.review_order", username="rita", group="reviewers")
+    reviewer = user_with_perms(
+        "approvals.work_reviewtask", "workflows.review_order", username="rita", group="reviewers"
+    )
     order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
     drain_executions()
-    # What the approval service is to do when the reviewer picks a carrier on approve:
+    # The reviewer picks the carrier as they approve: approvals writes the choice.
     order.refresh_from_db()
-    engine.transition(
-        instance=order,
-        name="approve",
+    approve_task(
+        task=active_task_for(instance=order),
         actor=Actor.for_user(reviewer),
         context_update={
             "carrier_choice": {"carrier": "southexpress", "by": "rita", "reason": "island"}

@@ -80,7 +80,11 @@ def test_manual_start_goes_through_ingestion_and_a_double_submit_starts_one_orde
     order = Order.objects.get()
     assert order.correlation_key == "SO-MANUAL"
     inbound = InboundEvent.objects.get()
-    assert (inbound.channel, inbound.source, inbound.actor_ref) == ("admin", "admin", "user:boss")
+    assert (inbound.channel, inbound.source, inbound.actor_ref) == (
+        "admin",
+        "admin:boss",
+        "user:boss",
+    )
 
 
 def test_manual_start_shows_schema_errors_and_records_the_rejection(boss):

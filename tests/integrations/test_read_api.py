@@ -64,10 +64,10 @@ def test_executions_filter_by_status_and_step():
 def test_inbound_events_are_listed_per_integration_for_keys_and_all_for_staff():
     shop = api_key(integration="shop")
     other = api_key(integration="other")
-    for key in (shop, other):
+    for key, source in ((shop, "shop"), (other, "other")):
         response = client_with(key).post(
             "/api/v1/events",
-            json.dumps(order_received_event()),
+            json.dumps(order_received_event(source=source)),
             content_type="application/json",
             HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
         )

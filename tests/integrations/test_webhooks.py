@@ -53,8 +53,9 @@ def test_a_signed_delivery_is_ingested_with_webhook_id_as_its_key():
 
     assert response.status_code == 201, response.content
     inbound = InboundEvent.objects.get()
+    # Its keys live in the webhook source's own namespace, apart from any integration's.
     assert (inbound.source, inbound.idempotency_key, inbound.channel) == (
-        "carrier",
+        "webhook:carrier",
         "msg_1",
         "webhook",
     )

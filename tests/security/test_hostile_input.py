@@ -103,7 +103,7 @@ class Door:
         self.key = api_key(integration="shop", event_types=["*"])
         if kind == "staff_session":
             # A staff member allowed to add inbound events, not a superuser.
-            self.client.force_login(user_with_perms("integrations.add_inboundevent"))
+            self.client.force_login(user_with_perms("integrations.send_event"))
         if kind == "webhook":
             self.source = make_webhook_source(name="carrier")
             self.secret = self.source.secrets.get().secret
