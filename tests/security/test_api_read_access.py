@@ -227,7 +227,7 @@ def test_a_manager_with_view_invoice_reads_invoices_and_never_orders(world):
     invoices = client.get("/api/v1/instances/invoice/")
     assert ids(invoices) == [world.invoice.pk]
     detail = client.get(f"/api/v1/instances/invoice/{world.invoice.pk}").json()
-    assert (detail["state"], detail["context"]["amount"]) == ("awaiting_manager", 4000)
+    assert (detail["state"], detail["context"]["input"]["amount"]) == ("awaiting_manager", 4000)
     order = f"/api/v1/instances/order/{world.order_a.pk}"
     for url in ("/api/v1/instances/order/", order, f"{order}/timeline"):
         assert_refused(client.get(url), 403, "permission_denied", mentions="view_order")
