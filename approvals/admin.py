@@ -32,7 +32,12 @@ from approvals.models import (
 )
 from approvals.permissions import WORK_PERMISSION
 from opscore.actors import Actor
-from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin, json_block
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    HistoryReadOnlyAdmin,
+    ReadOnlyAdminMixin,
+    json_block,
+)
 from workflows import engine, registry
 from workflows.registry import HumanStep
 
@@ -78,7 +83,7 @@ class HumanStepFilter(admin.SimpleListFilter):
         return queryset.filter(step=self.value()) if self.value() else queryset
 
 
-class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A queue of review tasks; subclasses name the selector that fills it."""
 
     selector = staticmethod(selectors.visible_tasks)

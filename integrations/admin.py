@@ -24,7 +24,12 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
-from opscore.admin_base import ReadOnlyAdminMixin, ShowOnceMixin, show_once
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    ReadOnlyAdminMixin,
+    ShowOnceMixin,
+    show_once,
+)
 from opscore.api_errors import Problem
 
 
@@ -52,7 +57,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ShowOnceMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
     form = ApiKeyForm
     list_display = [
         "prefix",
@@ -157,7 +162,7 @@ class WebhookSecretInline(admin.TabularInline):
 
 
 @admin.register(WebhookSource)
-class WebhookSourceAdmin(ShowOnceMixin, admin.ModelAdmin):
+class WebhookSourceAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
     list_display = ["name", "integration", "event_types", "is_active"]
     inlines = [WebhookSecretInline]
     actions = ["add_secret"]
@@ -184,7 +189,7 @@ class WebhookSourceAdmin(ShowOnceMixin, admin.ModelAdmin):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: inbound events are immutable. Re-delivery and manual start go through ingest."""
 
     list_display = [

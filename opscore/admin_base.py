@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
@@ -26,7 +27,26 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class HistoryReadOnlyAdmin(SimpleHistoryAdmin):
+class ExplainRefusedActionsMixin:
+    """An action the person lacks the permission for is refused with a reason, not the admin's
+    bare "No action selected": every action declares `permissions=`, and Django drops the
+    actions someone may not run before it looks at the one posted."""
+
+    def changelist_view(self, request, extra_context=None):
+        name = request.POST.get("action") if request.method == "POST" else None
+        if name and name not in self.get_actions(request):
+            known = {action_name for _, action_name, _ in self._get_base_actions()}
+            if name in known:
+                self.message_user(
+                    request,
+                    f"You lack the permission to run {name!r}: nothing was changed.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
+
+
+class HistoryReadOnlyAdmin(ExplainRefusedActionsMixin, SimpleHistoryAdmin):
     """History pages to read, never to revert from.
 
     simple-history's revert saves the historical row as it was: state, version, context or a

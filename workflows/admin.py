@@ -3,7 +3,12 @@ from django.template.loader import render_to_string
 
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
-from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin, json_block
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    HistoryReadOnlyAdmin,
+    ReadOnlyAdminMixin,
+    json_block,
+)
 from workflows import engine, services
 from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
@@ -89,7 +94,7 @@ class InvoiceAdmin(WorkflowInstanceAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(ExplainRefusedActionsMixin, admin.ModelAdmin):
     list_display = [
         "idempotency_key",
         "step",
