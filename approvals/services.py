@@ -285,22 +285,23 @@ def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
 
 
 def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
-    """Put a claimed task back in its queue; its holder or a supervisor may."""
+    """Put a claimed task back in its queue; its holder or a supervisor may, and so may anyone
+    of its groups who can decide it when the holder cannot (a claim never strands a task)."""
     user = _require_user(actor)
     with transaction.atomic():
         locked = _lock(task)
         _require_active(locked)
         if locked.status != TaskStatus.CLAIMED:
             raise TaskConflict(f"task {locked.pk} is not claimed")
-        stranded = not _held_by_a_decider(locked)
-        if stranded:
+        if locked.assignee_id != user.pk and not _is_supervisor(locked, user):
+            if _held_by_a_decider(locked):
+                raise TaskConflict(
+                    f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
+                    "only they or a supervisor can release it"
+                )
+            # A stranded claim: anyone of the task's groups who may decide frees it.
             _require_member(locked, user)
             _require_decider(locked, user, doing="release")
-        elif locked.assignee_id != user.pk and not _is_supervisor(locked, user):
-            raise TaskConflict(
-                f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
-                "only they or a supervisor can release it"
-            )
         previous = locked.assignee.get_username()
         locked.status = TaskStatus.OPEN
         locked.assignee = None

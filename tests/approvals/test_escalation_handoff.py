@@ -197,3 +197,10 @@ def test_an_outsider_cannot_release_a_stranded_claim():
         release_task(task=task, actor=Actor.for_user(outsider))
     task.refresh_from_db()
     assert task.status == TaskStatus.CLAIMED
+
+
+def test_a_holder_who_can_no_longer_decide_may_still_let_go():
+    _, task = _stranded_claim()
+    release_task(task=task, actor=Actor.for_user(task.assignee))
+    task.refresh_from_db()
+    assert (task.status, task.assignee_id) == (TaskStatus.OPEN, None)
