@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from approvals import selectors, services
 from approvals.business_hours import InvalidCalendar, check_calendar
@@ -31,12 +30,16 @@ from approvals.models import (
     TeamTask,
     UnassignedTask,
 )
+from approvals.permissions import WORK_PERMISSION
 from opscore.actors import Actor
-from opscore.admin_base import ReadOnlyAdminMixin, json_block
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    HistoryReadOnlyAdmin,
+    ReadOnlyAdminMixin,
+    json_block,
+)
 from workflows import engine, registry
 from workflows.registry import HumanStep
-
-WORK_PERMISSION = "approvals.work_reviewtask"
 
 
 class TaskActionForm(ActionForm):
@@ -80,7 +83,7 @@ class HumanStepFilter(admin.SimpleListFilter):
         return queryset.filter(step=self.value()) if self.value() else queryset
 
 
-class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A queue of review tasks; subclasses name the selector that fills it."""
 
     selector = staticmethod(selectors.visible_tasks)
@@ -160,6 +163,11 @@ class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return user.is_active and user.is_staff and user.has_perm(WORK_PERMISSION)
 
     def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_work_permission(self, request) -> bool:
+        # Each service then checks the person against the task (queue, four-eyes, the step's
+        # own permission); this only keeps the actions away from people who work no tasks.
         return self.has_view_permission(request)
 
     def get_actions(self, request):
@@ -252,17 +260,19 @@ class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if done:
             self.message_user(request, f"{verb} {done} task(s).", messages.SUCCESS)
 
-    @admin.action(description="Claim selected tasks")
+    @admin.action(description="Claim selected tasks", permissions=["work"])
     def claim(self, request, queryset):
         self._each(request, queryset, "Claimed", lambda t, a: services.claim_task(task=t, actor=a))
 
-    @admin.action(description="Release selected tasks back to their queue")
+    @admin.action(description="Release selected tasks back to their queue", permissions=["work"])
     def release(self, request, queryset):
         self._each(
             request, queryset, "Released", lambda t, a: services.release_task(task=t, actor=a)
         )
 
-    @admin.action(description="Reassign selected tasks (to the username given)")
+    @admin.action(
+        description="Reassign selected tasks (to the username given)", permissions=["work"]
+    )
     def reassign(self, request, queryset):
         username = request.POST.get("assignee", "").strip()
         assignee = get_user_model().objects.filter(username=username, is_active=True).first()
@@ -278,7 +288,7 @@ class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             lambda t, a: services.reassign_task(task=t, actor=a, assignee=assignee),
         )
 
-    @admin.action(description="Approve selected tasks")
+    @admin.action(description="Approve selected tasks", permissions=["work"])
     def approve(self, request, queryset):
         comment = request.POST.get("text", "").strip()
         self._each(
@@ -288,7 +298,7 @@ class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             lambda t, a: services.approve_task(task=t, actor=a, comment=comment),
         )
 
-    @admin.action(description="Reject selected tasks (reason required)")
+    @admin.action(description="Reject selected tasks (reason required)", permissions=["work"])
     def reject(self, request, queryset):
         reason = request.POST.get("text", "").strip()
         if not reason:
@@ -301,7 +311,7 @@ class TaskQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             lambda t, a: services.reject_task(task=t, actor=a, reason=reason),
         )
 
-    @admin.action(description="Request more information (message required)")
+    @admin.action(description="Request more information (message required)", permissions=["work"])
     def request_info(self, request, queryset):
         message = request.POST.get("text", "").strip()
         if not message:
@@ -385,7 +395,7 @@ class EscalationPolicyForm(forms.ModelForm):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(SimpleHistoryAdmin):
+class EscalationPolicyAdmin(HistoryReadOnlyAdmin):
     form = EscalationPolicyForm
     list_display = ["workflow", "step", "sla", "reminder_before", "escalate_to", "updated_at"]
     list_select_related = ["escalate_to"]

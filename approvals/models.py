@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -57,6 +58,37 @@ class EscalationPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow} / {self.step}"
+
+    def clean(self) -> None:
+        """Every escalate-to group can decide the step: a level whose members could claim the
+        task but never approve or reject it would strand it until it expires."""
+        from approvals.permissions import decide_permissions, missing_decide_permissions
+        from workflows.registry import UnknownWorkflow
+
+        try:
+            decide_permissions(workflow=self.workflow, step=self.step)
+        except (UnknownWorkflow, KeyError) as error:
+            raise ValidationError(
+                {"step": f"no human step {self.step!r} in {self.workflow!r}"}
+            ) from error
+        levels = []
+        if self.escalate_to_id:
+            levels.append(("escalate_to", self.escalate_to))
+        for level in self.further_levels if isinstance(self.further_levels, list) else []:
+            name = level.get("escalate_to") if isinstance(level, dict) else None
+            group = Group.objects.filter(name=name).first() if isinstance(name, str) else None
+            if group is not None:
+                levels.append(("further_levels", group))
+        errors: dict[str, list[str]] = {}
+        for field, group in levels:
+            missing = missing_decide_permissions(group, workflow=self.workflow, step=self.step)
+            if missing:
+                errors.setdefault(field, []).append(
+                    f"group {group.name!r} cannot decide {self.step!r}: it lacks "
+                    + ", ".join(sorted(missing))
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class TaskStatus(models.TextChoices):
@@ -118,6 +150,9 @@ class ReviewTask(models.Model):
         Group, null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_tasks"
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # Every level so far, not only the current one: an earlier level keeps sight of the task
+    # (and may still decide it) after it goes further up.
+    escalated_groups = models.ManyToManyField(Group, blank=True, related_name="+")
     policy = models.ForeignKey(
         EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ReviewTask, TaskStatus
@@ -23,11 +23,22 @@ def _base() -> QuerySet[ReviewTask]:
 
 
 def visible_tasks(*, user) -> QuerySet[ReviewTask]:
-    """Every task of the user's groups' queues, plus those escalated to one of their groups."""
+    """Every task of the user's groups' queues, plus those escalated to one of their groups at
+    any level (the current one or an earlier one)."""
     if user.is_superuser:
         return _base()
     groups = group_ids_for(user=user)
-    return _base().filter(Q(queue_id__in=groups) | Q(escalated_to_id__in=groups))
+    return _base().filter(
+        Q(queue_id__in=groups) | Q(escalated_to_id__in=groups) | escalated_to_any_of(groups)
+    )
+
+
+def escalated_to_any_of(group_ids: list[int]) -> Exists:
+    """The task escalated, at any level so far, to one of these groups: a level-1 supervisor
+    keeps the task in sight once it goes to level 2. A subquery, not a join, so a queue page
+    needs no DISTINCT and keeps its index order."""
+    through = ReviewTask.escalated_groups.through
+    return Exists(through.objects.filter(reviewtask_id=OuterRef("pk"), group_id__in=group_ids))
 
 
 def my_tasks(*, user) -> QuerySet[ReviewTask]:

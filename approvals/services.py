@@ -29,6 +29,7 @@ from approvals.models import (
     TaskNotification,
     TaskStatus,
 )
+from approvals.permissions import may_decide
 from opscore.actors import SYSTEM, Actor
 from workflows import engine, registry
 from workflows.models import WorkflowInstance
@@ -57,6 +58,10 @@ class SelfApprovalRefused(TaskError):
 
 class ReasonRequired(TaskError):
     pass
+
+
+class CannotDecide(TaskError):
+    """The person lacks the permission the step's decision needs, so may not hold the task."""
 
 
 # --- opening and closing (engine hooks) ----------------------------------------------------
@@ -188,6 +193,9 @@ def _require_member(task: ReviewTask, user) -> None:
         return
     groups = set(user.groups.values_list("pk", flat=True))
     allowed = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
+    if task.escalation_level > 1:
+        # An earlier escalation level keeps the task: it only gained company.
+        allowed |= set(task.escalated_groups.values_list("pk", flat=True))
     if not groups & allowed:
         raise NotInQueue(
             f"{user.get_username()} is not in the {task.queue.name!r} queue"
@@ -229,6 +237,24 @@ def _refuse_second_level_by_same_person(task: ReviewTask, user) -> None:
         )
 
 
+def _can_decide(task: ReviewTask, user) -> bool:
+    return may_decide(user, workflow=task.workflow, step=task.step)
+
+
+def _require_decider(task: ReviewTask, user, *, doing: str) -> None:
+    if not _can_decide(task, user):
+        raise CannotDecide(
+            f"{user.get_username()} may not decide {task.step!r} and so cannot {doing} task "
+            f"{task.pk}: only people who can approve or reject it may hold it"
+        )
+
+
+def _held_by_a_decider(task: ReviewTask) -> bool:
+    """A claim blocks others only while its holder can still decide: one who cannot (a
+    permission since removed, a claim from before the rule) never strands the task."""
+    return task.assignee_id is not None and _can_decide(task, task.assignee)
+
+
 def _require_user(actor: Actor):
     if actor.user is None:
         raise TaskError(f"{actor.ref} is not a person: review tasks are worked by people")
@@ -248,6 +274,7 @@ def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
                 f"task {locked.pk} is already claimed by {locked.assignee.get_username()}"
             )
         _require_member(locked, user)
+        _require_decider(locked, user, doing="claim")
         instance = selectors.task_instance(task=locked)
         _refuse_requester(locked, instance, user, doing="claim")
         locked.status = TaskStatus.CLAIMED
@@ -258,7 +285,8 @@ def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
 
 
 def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
-    """Put a claimed task back in its queue; its holder or a supervisor may."""
+    """Put a claimed task back in its queue; its holder or a supervisor may, and so may anyone
+    of its groups who can decide it when the holder cannot (a claim never strands a task)."""
     user = _require_user(actor)
     with transaction.atomic():
         locked = _lock(task)
@@ -266,10 +294,14 @@ def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
         if locked.status != TaskStatus.CLAIMED:
             raise TaskConflict(f"task {locked.pk} is not claimed")
         if locked.assignee_id != user.pk and not _is_supervisor(locked, user):
-            raise TaskConflict(
-                f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
-                "only they or a supervisor can release it"
-            )
+            if _held_by_a_decider(locked):
+                raise TaskConflict(
+                    f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
+                    "only they or a supervisor can release it"
+                )
+            # A stranded claim: anyone of the task's groups who may decide frees it.
+            _require_member(locked, user)
+            _require_decider(locked, user, doing="release")
         previous = locked.assignee.get_username()
         locked.status = TaskStatus.OPEN
         locked.assignee = None
@@ -299,6 +331,7 @@ def reassign_task(*, task: ReviewTask, actor: Actor, assignee) -> ReviewTask:
         if holder is None:
             _require_member(locked, user)
         _require_member(locked, assignee)
+        _require_decider(locked, assignee, doing="be assigned")
         instance = selectors.task_instance(task=locked)
         _refuse_requester(locked, instance, assignee, doing="be assigned")
         previous = locked.assignee.get_username() if holder else None
@@ -322,12 +355,17 @@ def _decide(
     approve: bool,
     reason: str,
     context_update: dict[str, Any] | None = None,
+    channel: dict[str, Any] | None = None,
 ) -> tuple[ReviewTask, WorkflowInstance]:
     user = _require_user(actor)
     with transaction.atomic():
         locked = _lock(task)
         _require_active(locked)
-        if locked.status == TaskStatus.CLAIMED and locked.assignee_id != user.pk:
+        if (
+            locked.status == TaskStatus.CLAIMED
+            and locked.assignee_id != user.pk
+            and _held_by_a_decider(locked)
+        ):
             raise TaskConflict(
                 f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
                 "release or reassign it first"
@@ -341,6 +379,8 @@ def _decide(
         assert isinstance(step, HumanStep)
         name = step.approve_transition_for(instance) if approve else step.reject_transition
         locked.status = TaskStatus.APPROVED if approve else TaskStatus.REJECTED
+        if locked.assignee_id != user.pk and not _held_by_a_decider(locked):
+            locked.assignee = user  # taken over from a holder who could not decide
         locked.assignee = locked.assignee or user
         locked.decided_by = user
         locked.decided_at = timezone.now()
@@ -353,7 +393,7 @@ def _decide(
             instance=instance,
             type="task.approved" if approve else "task.rejected",
             actor=actor,
-            extra={"outcome": name, "reason": reason},
+            extra={"outcome": name, "reason": reason, **({"channel": channel} if channel else {})},
         )
         try:
             moved = engine.transition(
@@ -376,6 +416,7 @@ def approve_task(
     actor: Actor,
     comment: str = "",
     context_update: dict[str, Any] | None = None,
+    channel: dict[str, Any] | None = None,
 ) -> ReviewTask:
     """Approve and move the instance on, in one transaction; `context_update` carries what the
     reviewer decided along with the approval (e.g. an order's `carrier_choice`).
@@ -385,17 +426,26 @@ def approve_task(
     level of it (SelfApprovalRefused); when they are outside the task's queue (NotInQueue);
     and when the transition's permission is missing (engine.TransitionNotPermitted). Of two
     concurrent approvals exactly one wins: the row lock makes the second see the first's.
+    `channel` describes the edge the decision came through when it is not the person's own
+    session (a command: the OS user, a break-glass reason); it is recorded in the event.
     """
     return _decide(
-        task=task, actor=actor, approve=True, reason=comment, context_update=context_update
+        task=task,
+        actor=actor,
+        approve=True,
+        reason=comment,
+        context_update=context_update,
+        channel=channel,
     )[0]
 
 
-def reject_task(*, task: ReviewTask, actor: Actor, reason: str) -> ReviewTask:
+def reject_task(
+    *, task: ReviewTask, actor: Actor, reason: str, channel: dict[str, Any] | None = None
+) -> ReviewTask:
     """Reject with a reason (required) and take the step's reject transition."""
     if not reason.strip():
         raise ReasonRequired("a reason is required to reject")
-    return _decide(task=task, actor=actor, approve=False, reason=reason.strip())[0]
+    return _decide(task=task, actor=actor, approve=False, reason=reason.strip(), channel=channel)[0]
 
 
 def request_information(*, task: ReviewTask, actor: Actor, message: str) -> ReviewTask:
@@ -506,6 +556,7 @@ def _advance(task: ReviewTask, *, now: datetime) -> dict[str, int]:
             task.escalation_level += 1
             task.escalated_to = group
             task.escalated_at = now
+            task.escalated_groups.add(group)
             _owe(
                 task,
                 kind=NotificationKind.ESCALATION,

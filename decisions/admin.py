@@ -14,7 +14,6 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from decisions import selectors, services
 from decisions.errors import DecisionError
@@ -36,7 +35,7 @@ from decisions.models import (
 )
 from decisions.tables import DecisionTable, diff_tables, from_jdm
 from opscore.actors import Actor
-from opscore.admin_base import ReadOnlyAdminMixin
+from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin
 
 
 def table_context(
@@ -75,7 +74,7 @@ def render_table(table: DecisionTable, **kwargs: Any) -> str:
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(SimpleHistoryAdmin):
+class RuleSetAdmin(HistoryReadOnlyAdmin):
     list_display = ["slug", "name", "published", "created_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["versions_table"]
@@ -120,21 +119,31 @@ class RuleSetAdmin(SimpleHistoryAdmin):
             except DecisionError as error:
                 self.message_user(request, str(error), messages.ERROR)
 
-    @admin.action(description="Start a new draft from the published version")
+    def has_author_permission(self, request) -> bool:
+        return request.user.has_perm(services.AUTHOR_PERMISSION)
+
+    def has_publish_permission(self, request) -> bool:
+        return request.user.has_perm(services.PUBLISH_PERMISSION)
+
+    @admin.action(
+        description="Start a new draft from the published version", permissions=["author"]
+    )
     def new_draft(self, request, queryset):
         self._each(request, queryset, services.create_draft, "Created {}.")
 
-    @admin.action(description="Retire the published version")
+    @admin.action(description="Retire the published version", permissions=["publish"])
     def retire_published(self, request, queryset):
         self._each(request, queryset, services.retire_ruleset, "Retired {}.")
 
-    @admin.action(description="Roll back to the previously published version")
+    @admin.action(
+        description="Roll back to the previously published version", permissions=["publish"]
+    )
     def roll_back(self, request, queryset):
         self._each(request, queryset, services.rollback_ruleset, "Rolled back: {} is live.")
 
 
 @admin.register(RuleSetVersion)
-class RuleSetVersionAdmin(SimpleHistoryAdmin):
+class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
     list_display = ["__str__", "rule_set", "number", "status", "created_by", "published_at"]
     list_filter = ["status", "rule_set"]
     list_select_related = ["rule_set", "created_by"]
@@ -205,19 +214,19 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
-    def _version(self, request: HttpRequest, pk: int, *, change: bool) -> RuleSetVersion:
+    def _version(
+        self, request: HttpRequest, pk: int, *, permission: str | None = None
+    ) -> RuleSetVersion:
+        """The version, for someone who may view it and, when named, holds `permission`."""
         version = get_object_or_404(RuleSetVersion.objects.select_related("rule_set"), pk=pk)
-        allowed = (
-            self.has_change_permission(request, version)
-            if change
-            else self.has_view_permission(request, version)
-        )
-        if not allowed:
+        if not self.has_view_permission(request, version):
             raise PermissionDenied
+        if permission is not None and not request.user.has_perm(permission):
+            raise PermissionDenied(f"this needs the {permission} permission")
         return version
 
     def edit_table_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        version = self._version(request, pk, change=True)
+        version = self._version(request, pk, permission=services.AUTHOR_PERMISSION)
         change_url = reverse("admin:decisions_rulesetversion_change", args=[version.pk])
         if version.status != VersionStatus.DRAFT:
             self.message_user(
@@ -289,7 +298,12 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/decisions/edit_table.html", context)
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        version = self._version(request, pk, change=False)
+        # Anyone who may view reads the review page; only a publisher may post to it.
+        version = self._version(
+            request,
+            pk,
+            permission=services.PUBLISH_PERMISSION if request.method == "POST" else None,
+        )
         if request.method == "POST":
             try:
                 services.publish_version(version=version, actor=Actor.for_user(request.user))
@@ -312,12 +326,13 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
             if published
             else None,
             "table": render_table(from_jdm(version.content)),
-            "can_publish": version.status == VersionStatus.IN_REVIEW,
+            "can_publish": version.status == VersionStatus.IN_REVIEW
+            and request.user.has_perm(services.PUBLISH_PERMISSION),
         }
         return TemplateResponse(request, "admin/decisions/publish.html", context)
 
     def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        version = self._version(request, pk, change=False)
+        version = self._version(request, pk)
         against_pk = request.GET.get("against")
         if against_pk:
             other = get_object_or_404(RuleSetVersion, pk=against_pk, rule_set=version.rule_set)
@@ -348,15 +363,26 @@ class RuleSetVersionAdmin(SimpleHistoryAdmin):
             except DecisionError as error:
                 self.message_user(request, str(error), messages.ERROR)
 
-    @admin.action(description="Submit for review (runs a backtest)")
+    def has_submit_permission(self, request) -> bool:
+        return request.user.has_perm(services.SUBMIT_PERMISSION)
+
+    def has_return_permission(self, request) -> bool:
+        return request.user.has_perm(services.AUTHOR_PERMISSION) or request.user.has_perm(
+            services.PUBLISH_PERMISSION
+        )
+
+    def has_backtest_permission(self, request) -> bool:
+        return request.user.has_perm(services.BACKTEST_PERMISSION)
+
+    @admin.action(description="Submit for review (runs a backtest)", permissions=["submit"])
     def submit_for_review(self, request, queryset):
         self._each(request, queryset, services.submit_for_review, "Submitted {} for review.")
 
-    @admin.action(description="Send back to draft")
+    @admin.action(description="Send back to draft", permissions=["return"])
     def return_to_draft(self, request, queryset):
         self._each(request, queryset, services.return_to_draft, "{} is a draft again.")
 
-    @admin.action(description="Backtest against the last 1000 decisions")
+    @admin.action(description="Backtest against the last 1000 decisions", permissions=["backtest"])
     def run_backtest(self, request, queryset):
         self._each(request, queryset, services.run_backtest, "Backtested {}.")
 

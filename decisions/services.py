@@ -30,12 +30,22 @@ from decisions.tables import DecisionTable, check_table, content_digest, from_jd
 from opscore.actors import Actor
 
 PUBLISH_PERMISSION = "decisions.publish_ruleset"
+AUTHOR_PERMISSION = "decisions.author_ruleset"
+SUBMIT_PERMISSION = "decisions.submit_ruleset"
+BACKTEST_PERMISSION = "decisions.backtest_ruleset"
 DEFAULT_BACKTEST_SIZE = 1000
 BACKTEST_SAMPLES = 20
 
 
 def _user(actor: Actor):
     return actor.user
+
+
+def _require_any(actor: Actor, *permissions: str, doing: str) -> None:
+    """People need one of the permissions; the system (seeding, commands run as no one) does not.
+    Checked here, not only in admin, so every edge that calls the service is held to it."""
+    if actor.user is not None and not any(actor.user.has_perm(p) for p in permissions):
+        raise LifecycleError(f"{actor.ref} lacks the permission to {doing}")
 
 
 def _tracked(version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
@@ -67,7 +77,9 @@ def create_ruleset(*, slug: str, name: str, description: str = "", actor: Actor)
 
 
 def create_draft(*, rule_set: RuleSet, actor: Actor, note: str = "") -> RuleSetVersion:
-    """A new draft starting from the published version's table (or an empty one)."""
+    """A new draft starting from the published version's table (or an empty one); a person
+    needs `decisions.author_ruleset`."""
+    _require_any(actor, AUTHOR_PERMISSION, doing="author rule set drafts")
     with transaction.atomic():
         RuleSet.objects.select_for_update().get(pk=rule_set.pk)
         published = rule_set.versions.filter(status=VersionStatus.PUBLISHED).first()
@@ -91,7 +103,9 @@ def create_draft(*, rule_set: RuleSet, actor: Actor, note: str = "") -> RuleSetV
 def save_draft_table(
     *, version: RuleSetVersion, table: DecisionTable, actor: Actor, note: str | None = None
 ) -> RuleSetVersion:
-    """Replace a draft's table; refuses (MalformedRuleSet) anything zen would not compile."""
+    """Replace a draft's table; refuses (MalformedRuleSet) anything zen would not compile, and
+    a person without `decisions.author_ruleset` (LifecycleError)."""
+    _require_any(actor, AUTHOR_PERMISSION, doing="edit rule set drafts")
     check_table(table)
     with transaction.atomic():
         locked = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
@@ -108,7 +122,9 @@ def save_draft_table(
 def submit_for_review(
     *, version: RuleSetVersion, actor: Actor, backtest_size: int = DEFAULT_BACKTEST_SIZE
 ) -> RuleSetVersion:
-    """Freeze a draft for review and store its backtest against recent decisions."""
+    """Freeze a draft for review and store its backtest against recent decisions; a person
+    needs `decisions.submit_ruleset`."""
+    _require_any(actor, SUBMIT_PERMISSION, doing="submit rule set drafts for review")
     with transaction.atomic():
         locked = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.DRAFT:
@@ -123,7 +139,10 @@ def submit_for_review(
 
 
 def return_to_draft(*, version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
-    """A reviewer sends a version back for changes."""
+    """A reviewer (a publisher) or an author sends a version back for changes."""
+    _require_any(
+        actor, AUTHOR_PERMISSION, PUBLISH_PERMISSION, doing="send rule set versions back to draft"
+    )
     with transaction.atomic():
         locked = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.IN_REVIEW:
@@ -309,8 +328,10 @@ def run_backtest(
 ) -> Backtest:
     """Replay past decisions' inputs through `version` and store what would change.
 
-    Uses the last `last` decisions of the rule set, or those made in [since, until).
+    Uses the last `last` decisions of the rule set, or those made in [since, until). A person
+    needs `decisions.backtest_ruleset` (or to be submitting, which runs one).
     """
+    _require_any(actor, BACKTEST_PERMISSION, SUBMIT_PERMISSION, doing="run backtests")
     started = time.perf_counter()
     records = DecisionRecord.objects.filter(rule_set_id=version.rule_set_id)
     if since is not None or until is not None:

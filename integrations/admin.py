@@ -24,7 +24,12 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
-from opscore.admin_base import ReadOnlyAdminMixin
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    ReadOnlyAdminMixin,
+    ShowOnceMixin,
+    show_once,
+)
 from opscore.api_errors import Problem
 
 
@@ -33,7 +38,7 @@ def _pretty(value) -> str:
 
 
 def _show_key_once(request, api_key: ApiKey, plaintext: str) -> None:
-    messages.warning(
+    show_once(
         request,
         format_html(
             "API key for {} (prefix {}): <code>{}</code> — copy it now, it is not shown again.",
@@ -52,7 +57,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
     form = ApiKeyForm
     list_display = [
         "prefix",
@@ -100,13 +105,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: inbound events and rejections keep pointing at it
 
-    @admin.action(description="Rotate selected keys (new key shown once, old one revoked)")
+    def has_rotate_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.rotate_apikey")
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.revoke_apikey")
+
+    @admin.action(
+        description="Rotate selected keys (new key shown once, old one revoked)",
+        permissions=["rotate"],
+    )
     def rotate_selected(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
             new, plaintext = services.rotate_api_key(api_key=api_key)
             _show_key_once(request, new, plaintext)
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
         count = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
@@ -130,33 +144,52 @@ class EventTypeAdmin(admin.ModelAdmin):
 
 
 class WebhookSecretInline(admin.TabularInline):
+    """Secrets are listed by their start only and added by the rotation action, which shows a
+    new one once: whoever may view a source must not read the secrets that sign its hooks."""
+
     model = WebhookSecret
     extra = 0
-    fields = ["secret", "is_active", "created_at"]
-    readonly_fields = ["created_at"]
+    fields = ["preview", "is_active", "created_at"]
+    readonly_fields = ["preview", "created_at"]
+    can_delete = False
+
+    @admin.display(description="secret")
+    def preview(self, secret: WebhookSecret) -> str:
+        return f"{secret.secret[:10]}…"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(WebhookSource)
-class WebhookSourceAdmin(admin.ModelAdmin):
+class WebhookSourceAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
     list_display = ["name", "integration", "event_types", "is_active"]
     inlines = [WebhookSecretInline]
     actions = ["add_secret"]
 
-    @admin.action(description="Add a new secret to selected sources (rotation)")
+    def has_add_secret_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.add_webhooksecret")
+
+    @admin.action(
+        description="Add a new secret to selected sources (rotation)", permissions=["add_secret"]
+    )
     def add_secret(self, request, queryset):
         for source in queryset:
             secret = WebhookSecret.objects.create(
                 source=source, secret=services.new_webhook_secret()
             )
-            self.message_user(
+            show_once(
                 request,
-                format_html("New secret for {}: <code>{}</code>", source, secret.secret),
-                messages.WARNING,
+                format_html(
+                    "New secret for {}: <code>{}</code> — copy it now, it is not shown again.",
+                    source,
+                    secret.secret,
+                ),
             )
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: inbound events are immutable. Re-delivery and manual start go through ingest."""
 
     list_display = [
@@ -237,7 +270,10 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(description="Re-deliver selected events (deduplicated: same key)")
+    @admin.action(
+        description="Re-deliver selected events (deduplicated: same key)",
+        permissions=["redeliver"],
+    )
     def redeliver_deduplicated(self, request, queryset):
         self._redeliver(request, queryset, new_key=False)
 

@@ -68,6 +68,10 @@ class ApiKey(models.Model):
     class Meta:
         verbose_name = "API key"
         ordering = ["-created_at"]
+        permissions = [
+            ("rotate_apikey", "Can rotate an API key (and read the new key once)"),
+            ("revoke_apikey", "Can revoke an API key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.integration} {self.prefix}…"

@@ -1,11 +1,17 @@
-"""Pieces every app's admin shares: records that are looked at, never edited, and JSON shown."""
+"""Pieces every app's admin shares: records that are looked at, never edited, history that is
+read but never reverted, secrets shown once, and JSON shown."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from simple_history.admin import SimpleHistoryAdmin
 
 
 class ReadOnlyAdminMixin:
@@ -19,6 +25,79 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ExplainRefusedActionsMixin:
+    """An action the person lacks the permission for is refused with a reason, not the admin's
+    bare "No action selected": every action declares `permissions=`, and Django drops the
+    actions someone may not run before it looks at the one posted."""
+
+    def changelist_view(self, request, extra_context=None):
+        name = request.POST.get("action") if request.method == "POST" else None
+        if name and name not in self.get_actions(request):
+            known = {action_name for _, action_name, _ in self._get_base_actions()}
+            if name in known:
+                self.message_user(
+                    request,
+                    f"You lack the permission to run {name!r}: nothing was changed.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
+
+
+class HistoryReadOnlyAdmin(ExplainRefusedActionsMixin, SimpleHistoryAdmin):
+    """History pages to read, never to revert from.
+
+    simple-history's revert saves the historical row as it was: state, version, context or a
+    rule set's status come back with no engine call and no event, whatever the field's
+    read-only flag or `SIMPLE_HISTORY_REVERT_DISABLED` say. Every history admin of the project
+    derives from this class, so the list and each version stay visible to whoever may view the
+    object, and any write through a history page is refused before a form is even built.
+    """
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def has_change_history_permission(self, request, obj=None) -> bool:
+        return False
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            raise PermissionDenied("history is read-only: changes go through the services")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+SHOW_ONCE_SESSION_KEY = "opscore_show_once"
+
+
+def show_once(request, html: SafeString) -> None:
+    """Keep a secret (a new API key, a webhook secret) for the next page of this admin.
+
+    It waits in the server-side session, not in the messages framework's storage: the default
+    cookie storage is signed, not encrypted, and would carry the secret to the browser and back.
+    """
+    request.session[SHOW_ONCE_SESSION_KEY] = [*request.session.get(SHOW_ONCE_SESSION_KEY, []), html]
+
+
+class ShowOnceMixin:
+    """Shows what `show_once` kept as messages rendered on this very page, then forgets it."""
+
+    def _pop_shown_once(self, request) -> None:
+        # Only on a page that renders now: a message added to a POST that redirects would be
+        # stored in the messages cookie until the next page.
+        if request.method != "GET":
+            return
+        for html in request.session.pop(SHOW_ONCE_SESSION_KEY, []):
+            messages.warning(request, SafeString(html))
+
+    def changelist_view(self, request, extra_context=None):
+        self._pop_shown_once(request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._pop_shown_once(request)
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 def json_block(value: Any) -> str:

@@ -32,6 +32,11 @@ GROUP_PERMISSIONS = {
         "approvals.work_reviewtask",
         "approvals.view_escalationpolicy",
         "approvals.change_escalationpolicy",
+        # The reference invoice policies escalate to supervisors: an escalate-to group must be
+        # able to decide the step it receives (four-eyes still keeps one person to one level).
+        "workflows.approve_invoice",
+        "workflows.finance_approve_invoice",
+        "workflows.view_invoice",
     ],
     "managers": [
         "workflows.approve_invoice",
@@ -43,6 +48,35 @@ GROUP_PERMISSIONS = {
         "workflows.view_invoice",
         "approvals.work_reviewtask",
     ],
+    # A rule change goes draft -> review -> published by two people: an author writes and
+    # submits it, a publisher (who did not write it) sends it back or publishes it.
+    "rule authors": [
+        "decisions.view_ruleset",
+        "decisions.view_rulesetversion",
+        "decisions.change_rulesetversion",
+        "decisions.view_backtest",
+        "decisions.view_decisionrecord",
+        "decisions.author_ruleset",
+        "decisions.submit_ruleset",
+        "decisions.backtest_ruleset",
+    ],
+    "publishers": [
+        "decisions.view_ruleset",
+        "decisions.view_rulesetversion",
+        "decisions.view_backtest",
+        "decisions.view_decisionrecord",
+        "decisions.backtest_ruleset",
+        "decisions.publish_ruleset",
+    ],
+    "integrators": [
+        "integrations.view_integration",
+        "integrations.view_apikey",
+        "integrations.add_apikey",
+        "integrations.rotate_apikey",
+        "integrations.revoke_apikey",
+        "integrations.view_webhooksource",
+        "integrations.add_webhooksecret",
+    ],
 }
 USERS = [
     # username, groups, superuser
@@ -53,6 +87,8 @@ USERS = [
     ("manager", ["managers"], False),
     ("director", ["finance"], False),
     ("requester", [], False),
+    ("author", ["rule authors"], False),
+    ("publisher", ["publishers"], False),
 ]
 ORDERS = [
     {"postcode": "AB1 2CD", "weight_kg": 2.5, "value": 120},

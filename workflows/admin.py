@@ -1,17 +1,21 @@
 from django.contrib import admin, messages
 from django.template.loader import render_to_string
-from simple_history.admin import SimpleHistoryAdmin
 
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
-from opscore.admin_base import ReadOnlyAdminMixin, json_block
+from opscore.admin_base import (
+    ExplainRefusedActionsMixin,
+    HistoryReadOnlyAdmin,
+    ReadOnlyAdminMixin,
+    json_block,
+)
 from workflows import engine, services
 from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
 from workflows.selectors import executions_for
 
 
-class WorkflowInstanceAdmin(SimpleHistoryAdmin):
+class WorkflowInstanceAdmin(HistoryReadOnlyAdmin):
     """State changes only through the engine, so every field is read-only here."""
 
     list_display = ["correlation_key", "state", "version", "started_by", "created_at", "updated_at"]
@@ -57,7 +61,13 @@ class WorkflowInstanceAdmin(SimpleHistoryAdmin):
             "admin/workflows/timeline_table.html", {"events": instance_timeline(instance=instance)}
         )
 
-    @admin.action(description="Cancel selected instances", permissions=["change"])
+    def has_cancel_permission(self, request) -> bool:
+        # The transition's own permission (cancel_order, cancel_invoice): `change` says nothing
+        # about who may stop a workflow, and the engine would refuse the others anyway.
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.cancel_{opts.model_name}")
+
+    @admin.action(description="Cancel selected instances", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
         actor = Actor.for_user(request.user)
         cancelled = 0
@@ -84,7 +94,7 @@ class InvoiceAdmin(WorkflowInstanceAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(ExplainRefusedActionsMixin, admin.ModelAdmin):
     list_display = [
         "idempotency_key",
         "step",

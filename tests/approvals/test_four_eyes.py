@@ -86,7 +86,9 @@ def test_self_approval_is_refused_by_the_api(client, requester, own_order):
     _assert_untouched(own_order)
 
 
-def test_self_approval_is_refused_by_the_command(requester, own_order):
+def test_self_approval_is_refused_by_the_command(requester, own_order, monkeypatch):
+    # The requester runs the command as themselves: four-eyes, not break-glass, refuses it.
+    monkeypatch.setattr("getpass.getuser", lambda: requester.username)
     task = selectors.active_task_for(instance=own_order)
     with pytest.raises(CommandError, match="four-eyes"):
         call_command("decide_task", task.pk, "approve", "--as", requester.username)

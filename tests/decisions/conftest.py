@@ -18,9 +18,25 @@ def policy_rules(db) -> RuleSet:
 
 @pytest.fixture
 def author(db) -> Actor:
-    return Actor.for_user(user_with_perms("decisions.publish_ruleset", username="author"))
+    return Actor.for_user(
+        user_with_perms(
+            "decisions.author_ruleset",
+            "decisions.submit_ruleset",
+            "decisions.backtest_ruleset",
+            "decisions.publish_ruleset",
+            username="author",
+        )
+    )
 
 
 @pytest.fixture
 def publisher(db) -> Actor:
-    return Actor.for_user(user_with_perms("decisions.publish_ruleset", username="publisher"))
+    # Also an author: some tests have the publisher edit a draft to prove that bars publishing.
+    return Actor.for_user(
+        user_with_perms(
+            "decisions.author_ruleset",
+            "decisions.backtest_ruleset",
+            "decisions.publish_ruleset",
+            username="publisher",
+        )
+    )
