@@ -18,12 +18,11 @@ from rest_framework.views import APIView
 
 from approvals import selectors, services
 from approvals.models import ReviewTask
+from approvals.permissions import WORK_PERMISSION
 from opscore.actors import Actor
 from opscore.api_errors import problem_responses
 from opscore.api_permissions import is_key_request
 from workflows import engine
-
-WORK_PERMISSION = "approvals.work_reviewtask"
 
 
 class Conflict(APIException):

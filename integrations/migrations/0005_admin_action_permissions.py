@@ -4,7 +4,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0002_purge_rejections_schedule"),
+        ("integrations", "0004_send_event_permission"),
     ]
 
     operations = [
