@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -121,10 +122,17 @@ class World:
     targets: dict[str, Any] = field(default_factory=dict)
     requester: User | None = None
 
+    sessions: dict[str, str] = field(default_factory=dict)  # role -> session key
+
     def client(self, role: str) -> Client:
+        """A client logged in as `role`, on a session opened once for the whole module."""
         client = Client()
         if role in self.users:
-            client.force_login(self.users[role])
+            if role not in self.sessions:
+                client.force_login(self.users[role])
+                self.sessions[role] = client.session.session_key
+            else:
+                client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
         return client
 
     def api_headers(self, role: str) -> dict[str, str]:
@@ -362,12 +370,9 @@ def build_world() -> World:
         cron="0 3 * * *",
         payload=order_context(),
     )
+    for role in world.users:
+        world.client(role)  # open each role's session inside the module's transaction
     return world
-
-
-def _has_fields(model, *names: str) -> bool:
-    fields = {f.name for f in model._meta.get_fields()}
-    return all(name in fields for name in names)
 
 
 def _any_override(world: World, order, carrier):
