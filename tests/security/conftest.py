@@ -8,7 +8,6 @@ the next cell nor into other modules.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +83,6 @@ RULE_PUBLISHER_PERMISSIONS = [
 ]
 
 PASSWORD = "correct horse battery staple"
-_numbers = itertools.count(1)
 
 
 def permissions(dotted: list[str]) -> list[Permission]:
@@ -170,11 +168,10 @@ def build_world() -> World:
     from integrations.services import create_api_key, seed_reference_event_types
     from tests.factories import order_context, order_received_event, webhook_source
     from workflows import engine, services
-    from workflows.models import Execution, Timer
+    from workflows.models import Execution, Order, Timer
 
     world = World()
-    seed_reference_rulesets_count = decisions.seed_reference_rulesets()
-    assert seed_reference_rulesets_count >= 0
+    decisions.seed_reference_rulesets()
     seed_reference_policies()
     seed_reference_event_types()
 
@@ -239,8 +236,6 @@ def build_world() -> World:
     response = _post_event(client, writer, own_body, "matrix-own-1")
     assert response.status_code in (200, 201), response.content
     world.targets["own_inbound"] = InboundEvent.objects.get(pk=response.json()["id"])
-    from workflows.models import Order
-
     world.targets["own_order"] = Order.objects.get(correlation_key="M-OWN-1")
     world.targets["own_execution"] = (
         Execution.objects.filter(
