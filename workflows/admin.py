@@ -15,8 +15,13 @@ from workflows.models.execution import ExecutionStatus
 from workflows.selectors import executions_for
 
 
-class WorkflowInstanceAdmin(HistoryReadOnlyAdmin):
-    """State changes only through the engine, so every field is read-only here."""
+class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
+    """State changes only through the engine: the page reads, its actions call services.
+
+    No change permission even for those who hold `change_<model>`: saving the form would
+    write back the row as it was read, state included, over a transition that committed in
+    between, with no event.
+    """
 
     list_display = ["correlation_key", "state", "version", "started_by", "created_at", "updated_at"]
     list_filter = ["state", "created_at"]
@@ -37,12 +42,6 @@ class WorkflowInstanceAdmin(HistoryReadOnlyAdmin):
     ]
     readonly_fields = fields
     actions = ["cancel_selected"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="context")
     def context_pretty(self, instance):
@@ -94,7 +93,9 @@ class InvoiceAdmin(WorkflowInstanceAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ExplainRefusedActionsMixin, admin.ModelAdmin):
+class ExecutionAdmin(ReadOnlyAdminMixin, ExplainRefusedActionsMixin, admin.ModelAdmin):
+    """Workers own execution rows; people look, and retry through the service."""
+
     list_display = [
         "idempotency_key",
         "step",
@@ -115,14 +116,11 @@ class ExecutionAdmin(ExplainRefusedActionsMixin, admin.ModelAdmin):
     def short_error(self, execution):
         return execution.last_error[:80]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("workflows.change_execution")
 
     @admin.action(
-        description="Retry selected executions (same idempotency key)", permissions=["change"]
+        description="Retry selected executions (same idempotency key)", permissions=["retry"]
     )
     def retry_selected(self, request, queryset):
         actor = Actor.for_user(request.user)

@@ -211,13 +211,13 @@ def build_world() -> World:
     # --- workflows: an order in review and an invoice started by a person (foreign to the
     # keys' integration), and one order the integration sent itself.
     order = services.start_workflow(
-        workflow="order", context=order_context(), actor=requester, correlation_key="M-ORDER-1"
+        workflow="order", payload=order_context(), actor=requester, correlation_key="M-ORDER-1"
     )
     order = engine.transition(instance=order, name="flag_for_review", actor=SYSTEM)
     world.targets["order"] = order
     world.targets["invoice"] = services.start_workflow(
         workflow="invoice",
-        context={
+        payload={
             "invoice_id": "M-INV-1",
             "supplier": "Harbour Logistics",
             "amount": 18500,
@@ -281,7 +281,7 @@ def build_world() -> World:
 
     def order_task(key: str) -> ReviewTask:
         instance = services.start_workflow(
-            workflow="order", context=order_context(), actor=requester, correlation_key=key
+            workflow="order", payload=order_context(), actor=requester, correlation_key=key
         )
         instance = engine.transition(instance=instance, name="flag_for_review", actor=SYSTEM)
         return ReviewTask.objects.get(instance_id=instance.pk, instance_type__model="order")
@@ -300,6 +300,8 @@ def build_world() -> World:
         escalated_at=timezone.now(),
         policy_snapshot=snapshot,
     )
+    # As the sweeper records it: every group the task was escalated to keeps sight of it.
+    escalated.escalated_groups.add(Group.objects.get(name="supervisors"), leads)
     world.targets["task_escalated"] = ReviewTask.objects.get(pk=escalated.pk)
     night = Group.objects.create(name="matrix-night-desk")  # no permission for the step
     outsider = make_user("m-outsider", groups=[night])

@@ -35,8 +35,11 @@ DECISION_READERS = {VIEWONLY, "author", "publisher"}
 # Records that matter (events, inbound events, rejections, executions, review tasks, decision
 # records) are added, changed and deleted by no one here: only services write them.
 ADMIN_MODELS: dict[str, dict[str, set[str]]] = {
-    "workflows.order": {"view": {VIEWONLY, "reviewer", "supervisor"}, "change": {"supervisor"}},
-    "workflows.invoice": {"view": {VIEWONLY, "manager", "director"}},
+    # Instances and executions are written by the engine and workers alone: their change form
+    # reads, even for holders of change_<model>; cancel and retry are actions.
+    "workflows.order": {"view": {VIEWONLY, "reviewer", "supervisor"}},
+    # Supervisors see invoices: the reference invoice policies escalate to them.
+    "workflows.invoice": {"view": {VIEWONLY, "manager", "director", "supervisor"}},
     "workflows.execution": {"view": {VIEWONLY, "supervisor"}},
     "workflows.timer": {"view": {VIEWONLY}},
     # Tasks are seen by those who work review queues, and only in their own queues.
@@ -158,9 +161,16 @@ def _admin_cells() -> list[tuple[str, dict[str, Any], set[str]]]:
         for kind, need in kinds:
             cells.append((f"{label} {kind}", {"model": label, "kind": kind}, _rule(label, need)))
         if history:
-            # simple-history's revert form: the history stays readable, reverting is for no one.
-            for kind in ("revert GET", "revert POST"):
-                cells.append((f"{label} {kind}", {"model": label, "kind": kind}, set()))
+            # simple-history's revert form: each version stays readable to those who may view
+            # the object (with no revert button), reverting is for no one.
+            cells.append(
+                (
+                    f"{label} revert GET",
+                    {"model": label, "kind": "revert GET"},
+                    _rule(label, "view"),
+                )
+            )
+            cells.append((f"{label} revert POST", {"model": label, "kind": "revert POST"}, set()))
         for _, name, _ in model_admin._get_base_actions():
             allowed = ADMIN_ACTIONS.get((label, name))
             if name == "delete_selected":
@@ -199,7 +209,7 @@ ADMIN_ROLES = SESSION_ROLES  # API keys have no admin session
 
 # --- API: endpoint -> roles allowed ---------------------------------------------------------
 ORDER_READERS = {VIEWONLY, "reviewer", "supervisor"}
-INVOICE_READERS = {VIEWONLY, "manager", "director"}
+INVOICE_READERS = {VIEWONLY, "manager", "director", "supervisor"}
 TASK_HOLDER = {"reviewer"}
 
 
@@ -316,7 +326,8 @@ API_CELLS: list[dict[str, Any]] = [
         "id": "decision record detail",
         "method": "GET",
         "url": lambda w: f"/api/v1/decisions/records/{w.targets['decisionrecord'].pk}",
-        "allowed": DECISION_READERS,
+        # A record holds the order's inputs: it follows the order's visibility too.
+        "allowed": DECISION_READERS & ORDER_READERS,
         "names": "order-carrier",
     },
     {
@@ -600,6 +611,10 @@ def test_admin_matrix(world: World, db, monkeypatch, spec, role, allowed) -> Non
                 if label.split(".")[1] not in QUEUE_PROXIES and role in _rule(label, "view"):
                     target = _target(world, label)
                     assert f"{_base(label)}{target.pk}/change/" in content
+            elif kind == "revert GET":
+                # The page shows the object as it was (a version's status then, not now).
+                assert escape(str(obj)).split(" (")[0][:30] in content
+                assert 'name="_save"' not in content, "the version page offers a revert"
             elif obj is not None:
                 assert escape(str(obj))[:30] in content
         elif kind == "custom":
