@@ -142,6 +142,7 @@ def demo(args: list[str]) -> int:
             f"  opscore is running: {admin_url}\n"
             f"  log in as admin / {DEMO_PASSWORD}   (reviewer: reviewer / {DEMO_PASSWORD})\n"
             f"  reviewers' queues: {admin_url}approvals/  (manager, director, supervisor too)\n"
+            f"  rule changes: {admin_url}decisions/  (author drafts, publisher publishes)\n"
             "  web, worker (django-q2 cluster), carrier and payments sandboxes are up; "
             "Ctrl-C stops all.\n",
             flush=True,

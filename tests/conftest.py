@@ -146,6 +146,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def gunicorn_serving(
+    *, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """gunicorn on a free loopback port, two workers, until the block ends; yields its URL.
+
+    The server is up once the admin login page answers; the log is shown if it never does.
+    """
+    import httpx
+
+    def answers(url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "opscore.wsgi:application"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", *extra_args]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until(lambda: answers(f"{url}/admin/login/"), timeout=60), log_path.read_text()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,15 +24,8 @@ from tests.approvals.test_browser import (  # noqa: F401 - fixtures, used by nam
     browser_page,
     chromium,
 )
-from tests.conftest import BASE_DIR, free_port, subprocess_database_url, wait_until
+from tests.conftest import BASE_DIR, gunicorn_serving, subprocess_database_url
 from tests.factories import user_with_perms
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
@@ -53,35 +46,8 @@ def production_gunicorn(live_db, tmp_path) -> Iterator[str]:
         check=True,
         timeout=300,
     )
-    port = free_port()
-    log_path = tmp_path / "gunicorn.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opscore.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until(lambda: _answers(f"{url}/admin/login/"), timeout=60), log_path.read_text()
+    with gunicorn_serving(env=env, log_path=tmp_path / "gunicorn.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.browser
