@@ -108,9 +108,7 @@ def demo(args: list[str]) -> int:
     setup()
     say("migrating the database")
     manage("migrate", "--verbosity", "0", env=env)
-    # The shared store of the API's rate-limit counters, and the admin's and Swagger UI's
-    # assets, as production has them (README "Production").
-    manage("createcachetable", env=env)
+    # The admin's and Swagger UI's assets, as production has them (README "Production").
     manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
     say("loading demo users and data")
     manage("seed_demo", "--password", DEMO_PASSWORD, env=env)

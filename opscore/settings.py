@@ -192,16 +192,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# One store for every process: DRF's throttle counters must be shared by all gunicorn workers
-# and hosts. The database is the one service opscore already has; the table is made by
-# `manage.py createcachetable` (and by Django when it creates a test database).
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "opscore_cache",
-    }
-}
-
 # Messages live in the session (server side): a key or secret shown once must not travel in
 # a signed, readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

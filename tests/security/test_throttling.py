@@ -1,18 +1,21 @@
 """API rate limits: per API key, per client address without a key; 429 problem details.
 
 Rates are set low here (settings.OPSCORE_THROTTLE_RATES, read on each request); the counters
-live in the database cache, as in production.
+live in the rate-window table, as in production.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from integrations.models import InboundEvent
+from opscore.models import RateWindow
+from opscore.throttling import count_hit
 from tests.factories import api_key, order_received_event, user_with_perms, webhook_source
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +141,29 @@ def test_one_webhook_sources_deliveries_do_not_spend_anothers_budget(low_rates):
     )
 
     assert other.status_code == 401  # refused for its signature, not for the rate
+
+
+def test_a_new_window_gives_the_budget_back_and_ended_windows_are_deleted(low_rates):
+    key = api_key()
+    client = APIClient()
+
+    def read():
+        return client.get(INSTANCES, HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+    with time_machine.travel(datetime(2026, 11, 29, 10, 0, 5, tzinfo=UTC), tick=False):
+        assert [read().status_code for _ in range(3)] == [200, 200, 200]
+        assert_throttled(read())
+    with time_machine.travel(datetime(2026, 11, 29, 10, 1, 5, tzinfo=UTC), tick=False):
+        assert read().status_code == 200
+        assert RateWindow.objects.filter(ends_at__lte=timezone.now()).count() == 0
+        assert RateWindow.objects.get(slot__startswith="api_key:").hits == 1
+
+
+def test_opening_a_long_window_keeps_the_short_windows_still_running():
+    now = datetime(2026, 11, 29, 10, 0, 30, tzinfo=UTC)
+    minute_end = datetime(2026, 11, 29, 10, 1, tzinfo=UTC)
+    assert count_hit(slot="a:minute", ends_at=minute_end, now=now) == 1
+    assert count_hit(slot="a:minute", ends_at=minute_end, now=now) == 2
+    assert count_hit(slot="b:hour", ends_at=datetime(2026, 11, 29, 11, tzinfo=UTC), now=now) == 1
+
+    assert count_hit(slot="a:minute", ends_at=minute_end, now=now) == 3
