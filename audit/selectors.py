@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import QuerySet
 
 from audit.hashing import GENESIS_HASH, event_hash
+from audit.keys import verification_keys
 from audit.models import ChainHead, Event
 
 
@@ -30,6 +31,8 @@ class ChainBreak:
 class ChainReport:
     checked: int
     first_break: ChainBreak | None
+    # Events hashed before the chain was keyed (key id ""): anyone could recompute them.
+    legacy: int = 0
 
     @property
     def intact(self) -> bool:
@@ -47,6 +50,7 @@ _VERIFY_FIELDS = (
     "actor_ref",
     "payload",
     "prev_hash",
+    "key_id",
     "hash",
 )
 
@@ -56,23 +60,51 @@ def _rows(chunk_size: int) -> Iterator[dict]:
 
 
 def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
-    """Walk the whole log and recompute every hash; stop at the first break."""
+    """Walk the whole log and recompute every hash with its key; stop at the first break.
+
+    A legacy unkeyed event verifies only before the first keyed one: after it, an unkeyed
+    event is what someone without the key would write. An event naming a key that is not
+    configured is a break too (its hash cannot be checked).
+    """
+    keys = verification_keys()
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
+    legacy = 0
+    keyed_seen = False
     for row in _rows(chunk_size):
         stored_hash = row.pop("hash")
-        if row["seq"] != expected_seq:
+        seq = row["seq"]
+        if seq != expected_seq:
             return ChainReport(
-                checked, ChainBreak(expected_seq, f"sequence gap: found #{row['seq']} next")
+                checked, ChainBreak(expected_seq, f"sequence gap: found #{seq} next"), legacy
             )
         if row["prev_hash"] != expected_prev:
             return ChainReport(
-                checked, ChainBreak(row["seq"], "prev_hash does not match the previous event")
+                checked, ChainBreak(seq, "prev_hash does not match the previous event"), legacy
             )
-        if event_hash(**row) != stored_hash:
+        key_id = row["key_id"]
+        if key_id:
+            keyed_seen = True
+            key = keys.get(key_id)
+            if key is None:
+                return ChainReport(
+                    checked,
+                    ChainBreak(seq, f"signed with audit key {key_id!r}, which is not configured"),
+                    legacy,
+                )
+        elif keyed_seen:
             return ChainReport(
-                checked, ChainBreak(row["seq"], "content does not match its hash (row altered)")
+                checked, ChainBreak(seq, "unkeyed event after keyed ones (re-chained)"), legacy
+            )
+        else:
+            key = None
+            legacy += 1
+        if event_hash(**row, key=key) != stored_hash:
+            return ChainReport(
+                checked,
+                ChainBreak(seq, "content does not match its hash (row altered)"),
+                legacy,
             )
         expected_prev = stored_hash
         expected_seq += 1
@@ -87,5 +119,6 @@ def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
                 checked + 1 if head.last_seq > checked else head.last_seq,
                 f"chain head says #{head.last_seq}, the log ends at #{checked} (rows removed)",
             ),
+            legacy,
         )
-    return ChainReport(checked, None)
+    return ChainReport(checked, None, legacy)

@@ -24,6 +24,13 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         rate = report.checked / elapsed if elapsed > 0 else 0.0
         summary = f"checked {report.checked} events in {elapsed:.2f}s ({rate:,.0f} events/s)"
+        if report.legacy:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"events #1-#{report.legacy} predate the keyed chain (plain SHA-256): "
+                    "they verify, but anyone who can write the table could recompute them"
+                )
+            )
         if report.intact:
             self.stdout.write(self.style.SUCCESS(f"{summary}: chain intact"))
             return
