@@ -66,7 +66,9 @@ def load_audit_keys(*, keys_env: str, key_file: str) -> dict[str, bytes]:
         try:
             lines = path.read_text().splitlines()
         except OSError as exc:
-            raise ImproperlyConfigured(f"OPSCORE_AUDIT_KEY_FILE: cannot read {path}: {exc}") from None
+            raise ImproperlyConfigured(
+                f"OPSCORE_AUDIT_KEY_FILE: cannot read {path}: {exc}"
+            ) from None
         source = f"OPSCORE_AUDIT_KEY_FILE ({path})"
         keys = parse_audit_keys(lines, source=source)
     else:

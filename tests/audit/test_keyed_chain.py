@@ -95,7 +95,9 @@ def test_new_events_are_signed_with_the_first_configured_key():
 
     assert set(Event.objects.values_list("key_id", flat=True)) == {"test-run"}
     report = verify_chain()
-    assert report.intact and report.checked == len(seqs) and report.legacy == 0
+    assert report.intact
+    assert report.checked == len(seqs)
+    assert report.legacy == 0
 
 
 @pytest.mark.parametrize(
