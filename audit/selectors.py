@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import QuerySet
 
+from audit.anchors import Checkpoint
 from audit.hashing import GENESIS_HASH, event_hash
 from audit.keys import verification_keys
 from audit.models import ChainHead, Event
@@ -59,8 +60,14 @@ def _rows(chunk_size: int) -> Iterator[dict]:
     yield from Event.objects.order_by("seq").values(*_VERIFY_FIELDS).iterator(chunk_size=chunk_size)
 
 
-def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
+def verify_chain(
+    *, chunk_size: int = 5000, on_progress=None, checkpoint: Checkpoint | None = None
+) -> ChainReport:
     """Walk the whole log and recompute every hash with its key; stop at the first break.
+
+    With a `checkpoint` (audit/anchors.py) the log must reach its sequence number with the
+    same hash there: a rewritten history or a truncated tail disagrees with it even when the
+    database is consistent with itself.
 
     A legacy unkeyed event verifies only before the first keyed one: after it, an unkeyed
     event is what someone without the key would write. An event naming a key that is not
@@ -106,11 +113,27 @@ def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
                 ChainBreak(seq, "content does not match its hash (row altered)"),
                 legacy,
             )
+        if checkpoint is not None and seq == checkpoint.seq and stored_hash != checkpoint.hash:
+            return ChainReport(
+                checked,
+                ChainBreak(seq, f"hash differs from the checkpoint of {checkpoint.at} (rewritten)"),
+                legacy,
+            )
         expected_prev = stored_hash
         expected_seq += 1
         checked += 1
         if on_progress is not None and checked % chunk_size == 0:
             on_progress(checked)
+    if checkpoint is not None and checked < checkpoint.seq:
+        return ChainReport(
+            checked,
+            ChainBreak(
+                checked + 1,
+                f"the log ends at #{checked}, the checkpoint of {checkpoint.at} reached "
+                f"#{checkpoint.seq} (tail truncated)",
+            ),
+            legacy,
+        )
     head = ChainHead.objects.filter(pk=1).first()
     if head is not None and (head.last_seq != checked or head.last_hash != expected_prev):
         return ChainReport(

@@ -74,6 +74,9 @@ if not OPSCORE_AUDIT_KEYS:
             "or set OPSCORE_DEBUG=1 on a development machine."
         )
     OPSCORE_AUDIT_KEYS = {DEVELOPMENT_KEY_ID: development_key(SECRET_KEY)}
+# Signed checkpoints of the chain (audit/anchors.py); outside the database owner's reach in
+# production for them to count.
+OPSCORE_AUDIT_ANCHOR_DIR = Path(os.environ.get("OPSCORE_AUDIT_ANCHOR_DIR") or VAR_DIR / "anchors")
 ALLOWED_HOSTS = os.environ.get("OPSCORE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("OPSCORE_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
