@@ -135,3 +135,13 @@ def test_the_checkpoint_schedule_runs_every_ten_minutes():
     schedule = Schedule.objects.get(name="opscore.audit_checkpoint")
     assert schedule.func == "audit.tasks.write_audit_checkpoint"
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 10, -1)
+
+
+def test_a_log_rechained_from_its_first_event_as_legacy_disagrees_with_the_checkpoint():
+    """Unkeyed events verify as an old database's prefix; the anchor tells the two apart."""
+    events = _events(2)
+    checkpoint = write_checkpoint()
+
+    _rechain(start=events[0][0], key_id="")
+
+    _verify_fails_at(checkpoint.seq, "differs from the checkpoint")
