@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from audit.hashing import GENESIS_HASH, event_hash
+from audit.keys import signing_key
 
 if TYPE_CHECKING:
     from audit.models import Event
@@ -82,12 +83,14 @@ def write_pending_events(connection) -> None:
         head = locked_head.get()
     last_seq, last_hash = head
     recorded_at = timezone.now()
+    key_id, key = signing_key()
     for event in events:
         last_seq += 1
         event.seq = last_seq
         event.prev_hash = last_hash
         event.recorded_at = recorded_at
         event.occurred_at = event.occurred_at or recorded_at
+        event.key_id = key_id
         event.hash = last_hash = event_hash(
             seq=event.seq,
             occurred_at=event.occurred_at,
@@ -99,6 +102,8 @@ def write_pending_events(connection) -> None:
             actor_ref=event.actor_ref,
             payload=event.payload,
             prev_hash=event.prev_hash,
+            key_id=key_id,
+            key=key,
         )
     Event.objects.using(connection.alias).bulk_create(events)
     ChainHead.objects.using(connection.alias).filter(pk=1).update(

@@ -1,8 +1,15 @@
-"""The canonical encoding of an event row and its SHA-256 chain hash."""
+"""The canonical encoding of an event row and its chain hash.
+
+A keyed event's hash is HMAC-SHA256 under the audit key it names (`key_id`, audit/keys.py),
+and the key id is part of the hashed body. A legacy event (key id "") is plain SHA-256 of the
+same encoding: anyone can compute it, so `verify_chain` accepts it only before the first
+keyed event.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +44,8 @@ def event_hash(
     actor_ref: str,
     payload: dict[str, Any],
     prev_hash: str,
+    key_id: str = "",
+    key: bytes | None = None,
 ) -> str:
     body = {
         "seq": seq,
@@ -50,5 +59,11 @@ def event_hash(
         "payload": payload,
         "prev_hash": prev_hash,
     }
+    if key_id:
+        body["key_id"] = key_id
     encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    if not key_id:
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    if key is None:
+        raise ValueError(f"audit key {key_id!r} is needed to hash a keyed event")
+    return hmac.digest(key, encoded.encode("utf-8"), "sha256").hex()

@@ -27,6 +27,9 @@ class Event(models.Model):
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The id of the audit key whose HMAC `hash` is (audit/keys.py); "" marks an event written
+    # before the chain was keyed, hashed with plain SHA-256.
+    key_id = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         db_table = "audit_event"

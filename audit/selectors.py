@@ -9,7 +9,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import QuerySet
 
+from audit.anchors import Checkpoint
 from audit.hashing import GENESIS_HASH, event_hash
+from audit.keys import verification_keys
 from audit.models import ChainHead, Event
 
 
@@ -30,6 +32,8 @@ class ChainBreak:
 class ChainReport:
     checked: int
     first_break: ChainBreak | None
+    # Events hashed before the chain was keyed (key id ""): anyone could recompute them.
+    legacy: int = 0
 
     @property
     def intact(self) -> bool:
@@ -47,6 +51,7 @@ _VERIFY_FIELDS = (
     "actor_ref",
     "payload",
     "prev_hash",
+    "key_id",
     "hash",
 )
 
@@ -55,30 +60,80 @@ def _rows(chunk_size: int) -> Iterator[dict]:
     yield from Event.objects.order_by("seq").values(*_VERIFY_FIELDS).iterator(chunk_size=chunk_size)
 
 
-def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
-    """Walk the whole log and recompute every hash; stop at the first break."""
+def verify_chain(
+    *, chunk_size: int = 5000, on_progress=None, checkpoint: Checkpoint | None = None
+) -> ChainReport:
+    """Walk the whole log and recompute every hash with its key; stop at the first break.
+
+    With a `checkpoint` (audit/anchors.py) the log must reach its sequence number with the
+    same hash there: a rewritten history or a truncated tail disagrees with it even when the
+    database is consistent with itself.
+
+    A legacy unkeyed event verifies only before the first keyed one: after it, an unkeyed
+    event is what someone without the key would write. An event naming a key that is not
+    configured is a break too (its hash cannot be checked).
+    """
+    keys = verification_keys()
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
+    legacy = 0
+    keyed_seen = False
     for row in _rows(chunk_size):
         stored_hash = row.pop("hash")
-        if row["seq"] != expected_seq:
+        seq = row["seq"]
+        if seq != expected_seq:
             return ChainReport(
-                checked, ChainBreak(expected_seq, f"sequence gap: found #{row['seq']} next")
+                checked, ChainBreak(expected_seq, f"sequence gap: found #{seq} next"), legacy
             )
         if row["prev_hash"] != expected_prev:
             return ChainReport(
-                checked, ChainBreak(row["seq"], "prev_hash does not match the previous event")
+                checked, ChainBreak(seq, "prev_hash does not match the previous event"), legacy
             )
-        if event_hash(**row) != stored_hash:
+        key_id = row["key_id"]
+        if key_id:
+            keyed_seen = True
+            key = keys.get(key_id)
+            if key is None:
+                return ChainReport(
+                    checked,
+                    ChainBreak(seq, f"signed with audit key {key_id!r}, which is not configured"),
+                    legacy,
+                )
+        elif keyed_seen:
             return ChainReport(
-                checked, ChainBreak(row["seq"], "content does not match its hash (row altered)")
+                checked, ChainBreak(seq, "unkeyed event after keyed ones (re-chained)"), legacy
+            )
+        else:
+            key = None
+            legacy += 1
+        if event_hash(**row, key=key) != stored_hash:
+            return ChainReport(
+                checked,
+                ChainBreak(seq, "content does not match its hash (row altered)"),
+                legacy,
+            )
+        if checkpoint is not None and seq == checkpoint.seq and stored_hash != checkpoint.hash:
+            return ChainReport(
+                checked,
+                ChainBreak(seq, f"hash differs from the checkpoint of {checkpoint.at} (rewritten)"),
+                legacy,
             )
         expected_prev = stored_hash
         expected_seq += 1
         checked += 1
         if on_progress is not None and checked % chunk_size == 0:
             on_progress(checked)
+    if checkpoint is not None and checked < checkpoint.seq:
+        return ChainReport(
+            checked,
+            ChainBreak(
+                checked + 1,
+                f"the log ends at #{checked}, the checkpoint of {checkpoint.at} reached "
+                f"#{checkpoint.seq} (tail truncated)",
+            ),
+            legacy,
+        )
     head = ChainHead.objects.filter(pk=1).first()
     if head is not None and (head.last_seq != checked or head.last_hash != expected_prev):
         return ChainReport(
@@ -87,5 +142,6 @@ def verify_chain(*, chunk_size: int = 5000, on_progress=None) -> ChainReport:
                 checked + 1 if head.last_seq > checked else head.last_seq,
                 f"chain head says #{head.last_seq}, the log ends at #{checked} (rows removed)",
             ),
+            legacy,
         )
-    return ChainReport(checked, None)
+    return ChainReport(checked, None, legacy)

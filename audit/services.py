@@ -1,4 +1,4 @@
-"""Appending to the event log. Only the workflow engine calls this."""
+"""Appending to the event log (only the workflow engine calls this) and anchoring it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.utils import timezone
 
+from audit.anchors import Checkpoint, append_line, latest_checkpoint
 from audit.chaining import opscore_transaction_open, write_pending_events
 from audit.hashing import normalize_payload
+from audit.keys import signing_key
 from audit.models import Event
 from opscore.actors import Actor
 
@@ -49,3 +52,23 @@ def append_event(
         # Only TestCase's never-committed blocks are open: there is no commit to wait for.
         write_pending_events(connection)
     return event
+
+
+def write_checkpoint() -> Checkpoint | None:
+    """Append the chain's last sequence number and hash, signed, to the anchor file.
+
+    Reads the last committed event, not the head row, so a checkpoint vouches only for rows
+    that exist. Writes nothing when the log is empty or unchanged since the last checkpoint.
+    Returns the checkpoint written, or None.
+    """
+    last = Event.objects.order_by("-seq").values_list("seq", "hash").first()
+    if last is None:
+        return None
+    seq, hash = last
+    previous = latest_checkpoint()
+    if previous is not None and (previous.seq, previous.hash) == (seq, hash):
+        return None
+    key_id, key = signing_key()
+    checkpoint = Checkpoint(seq=seq, hash=hash, at=timezone.now().isoformat(), key_id=key_id)
+    append_line(checkpoint, key=key)
+    return checkpoint

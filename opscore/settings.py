@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from audit.keys import DEVELOPMENT_KEY_ID, development_key, load_audit_keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSCORE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -55,6 +57,26 @@ if not DEBUG and (
         "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`, or set "
         "OPSCORE_DEBUG=1 on a development machine."
     )
+# The audit chain's HMAC keys live outside the database (see audit/keys.py): the first signs,
+# the others verify what they signed. Read here so a host without one never starts.
+OPSCORE_AUDIT_KEYS = load_audit_keys(
+    keys_env=os.environ.get("OPSCORE_AUDIT_KEYS", ""),
+    key_file=os.environ.get("OPSCORE_AUDIT_KEY_FILE", ""),
+)
+if not OPSCORE_AUDIT_KEYS:
+    if not DEBUG:
+        # A development key derived from SECRET_KEY sits next to the data it would protect.
+        raise ImproperlyConfigured(
+            "OPSCORE_AUDIT_KEYS (or OPSCORE_AUDIT_KEY_FILE) is missing: the audit log is signed "
+            "with a key held outside the database. Set it to id:base64secret, e.g. the output "
+            "of `python3 -c 'import base64, secrets; "
+            'print("a1:" + base64.b64encode(secrets.token_bytes(32)).decode())\'`, '
+            "or set OPSCORE_DEBUG=1 on a development machine."
+        )
+    OPSCORE_AUDIT_KEYS = {DEVELOPMENT_KEY_ID: development_key(SECRET_KEY)}
+# Signed checkpoints of the chain (audit/anchors.py); outside the database owner's reach in
+# production for them to count.
+OPSCORE_AUDIT_ANCHOR_DIR = Path(os.environ.get("OPSCORE_AUDIT_ANCHOR_DIR") or VAR_DIR / "anchors")
 ALLOWED_HOSTS = os.environ.get("OPSCORE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("OPSCORE_CSRF_TRUSTED_ORIGINS", "").split(",") if origin

@@ -31,6 +31,13 @@ def carrier(settings) -> Iterator[CarrierSandbox]:
     sandbox.stop()
 
 
+@pytest.fixture(autouse=True)
+def audit_anchor_dir(settings, tmp_path) -> Path:
+    """Each test's own checkpoint file: one test's anchor must not judge another's log."""
+    settings.OPSCORE_AUDIT_ANCHOR_DIR = tmp_path / "anchors"
+    return settings.OPSCORE_AUDIT_ANCHOR_DIR
+
+
 @pytest.fixture
 def live_db(transactional_db, request, django_db_blocker) -> None:
     """Committed data, visible to worker subprocesses.

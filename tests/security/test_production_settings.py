@@ -6,6 +6,7 @@ operator's shell would, since settings are read once, at import.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -25,6 +26,10 @@ from tests.factories import user_with_perms
 BASE_DIR = Path(settings.BASE_DIR)
 WARNING_ID = re.compile(r"\((?:[\w.]+\.)?[WE]\d+\)")
 PUBLIC_KEY = "opscore-insecure-development-key-change-me"
+
+
+def audit_keys() -> str:
+    return f"a1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
 def readme_production_environment() -> dict[str, str]:
@@ -60,11 +65,15 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
 
 def test_the_readme_production_environment_passes_the_deploy_check_with_no_warning(tmp_path):
     env = readme_production_environment()
-    assert {"OPSCORE_SECRET_KEY", "OPSCORE_SECURE_HSTS_SECONDS", "OPSCORE_ALLOWED_HOSTS"} <= set(
-        env
-    ), env
-    # The README's value is a command that makes a key; the check gets one made the same way.
+    assert {
+        "OPSCORE_SECRET_KEY",
+        "OPSCORE_AUDIT_KEYS",
+        "OPSCORE_SECURE_HSTS_SECONDS",
+        "OPSCORE_ALLOWED_HOSTS",
+    } <= set(env), env
+    # The README's values are commands that make keys; the check gets keys made the same way.
     env["OPSCORE_SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["OPSCORE_AUDIT_KEYS"] = audit_keys()
     env.pop("DATABASE_URL", None)  # the deploy checks read settings; no server to reach here
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
@@ -83,6 +92,7 @@ def test_the_deploy_check_still_warns_without_the_https_settings(tmp_path):
         if not name.startswith(("OPSCORE_SECURE_", "OPSCORE_SESSION_", "OPSCORE_CSRF_COOKIE"))
     }
     env["OPSCORE_SECRET_KEY"] = secrets.token_urlsafe(50)
+    env["OPSCORE_AUDIT_KEYS"] = audit_keys()
     env.pop("DATABASE_URL", None)
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
@@ -108,11 +118,35 @@ def test_with_debug_off_a_missing_public_or_weak_key_refuses_to_start(tmp_path, 
     assert "OPSCORE_SECRET_KEY is missing, the public development key, or weak" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("audit_env", "message"),
+    [
+        ({}, "OPSCORE_AUDIT_KEYS (or OPSCORE_AUDIT_KEY_FILE) is missing"),
+        ({"OPSCORE_AUDIT_KEYS": "a1:c2hvcnQ="}, "OPSCORE_AUDIT_KEYS: key 'a1' has 5 bytes"),
+        ({"OPSCORE_AUDIT_KEY_FILE": "/nonexistent/audit-keys"}, "cannot read"),
+    ],
+    ids=["missing", "short", "unreadable-file"],
+)
+def test_with_debug_off_a_missing_or_bad_audit_key_refuses_to_start(tmp_path, audit_env, message):
+    """A development key derived from SECRET_KEY would sit in the same place as the data."""
+    env = {"OPSCORE_SECRET_KEY": secrets.token_urlsafe(50), **audit_env}
+
+    result = manage("check", env=env, tmp_path=tmp_path)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
 def test_debug_is_off_unless_asked_for(tmp_path):
     key = secrets.token_urlsafe(50)
     show = ["shell", "-c", "from django.conf import settings; print('DEBUG', settings.DEBUG)"]
 
-    default = manage(*show, env={"OPSCORE_SECRET_KEY": key}, tmp_path=tmp_path)
+    default = manage(
+        *show,
+        env={"OPSCORE_SECRET_KEY": key, "OPSCORE_AUDIT_KEYS": audit_keys()},
+        tmp_path=tmp_path,
+    )
     asked = manage(*show, env={"OPSCORE_DEBUG": "1"}, tmp_path=tmp_path)
 
     assert default.returncode == 0, default.stderr
@@ -125,6 +159,7 @@ def test_debug_is_off_unless_asked_for(tmp_path):
 def test_a_half_set_proxy_ssl_header_is_refused(tmp_path):
     env = {
         "OPSCORE_SECRET_KEY": secrets.token_urlsafe(50),
+        "OPSCORE_AUDIT_KEYS": audit_keys(),
         "OPSCORE_SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     }
 
