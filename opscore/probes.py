@@ -58,4 +58,7 @@ class ProbeMiddleware:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
             return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-        return probe(request)
+        response = probe(request)
+        if request.method == "HEAD":
+            response.content = b""
+        return response

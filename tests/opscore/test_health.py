@@ -104,6 +104,35 @@ def test_readyz_is_ok_with_a_live_cluster_and_a_recent_sweep(client, monkeypatch
 
 
 @pytest.mark.django_db
+def test_readyz_reads_the_migration_graph_once_then_stays_cheap(
+    client, monkeypatch, django_assert_max_num_queries
+):
+    _sweep(monkeypatch)
+    _beat()
+    assert _readyz(client)[0] == 200
+    loads = []
+    monkeypatch.setattr(health, "MigrationExecutor", lambda *a: loads.append(a))
+
+    # A fixed handful: SELECT 1, the head, django-q2's stat keys (it rewrites their list), the
+    # remembered heartbeat, one aggregate over the sweepers' tasks; on PostgreSQL also the
+    # head lock's savepoint, SET LOCAL and rollback.
+    with django_assert_max_num_queries(16):
+        status, body, _failing = _readyz(client)
+
+    assert status == 200
+    assert loads == []
+    assert "checked at first probe" in body["checks"]["migrations"]["detail"]
+
+
+@pytest.mark.django_db
+def test_probes_answer_head_and_refuse_other_methods(client):
+    head = client.head("/healthz", HTTP_HOST=POD_HOST)
+    post = client.post("/readyz", HTTP_HOST=POD_HOST)
+    assert (head.status_code, head.content) == (200, b"")
+    assert (post.status_code, post["Allow"]) == (405, "GET, HEAD")
+
+
+@pytest.mark.django_db
 def test_readyz_names_the_cluster_when_no_heartbeat_was_ever_seen(client, monkeypatch):
     _sweep(monkeypatch)
 
