@@ -106,6 +106,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything: probes answer whatever the Host header says (opscore/probes.py).
+    "opscore.probes.ProbeMiddleware",
     # First: it answers a wrong Host or an oversize body under /api/ before anything else
     # calls request.get_host() or reads the body and turns them into Django's HTML 400.
     "opscore.middleware.ApiEdgeMiddleware",
@@ -333,6 +335,21 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Task queue",
 }
+
+# Readiness (/readyz, opscore/health.py): each check by name, in the order they run.
+OPSCORE_READINESS_CHECKS = {
+    "database": "opscore.health.check_database",
+    "migrations": "opscore.health.check_migrations",
+    "chain_head": "audit.health.check_chain_head",
+    "cluster": "opscore.health.check_cluster",
+    "sweeper": "opscore.health.check_sweeper",
+}
+OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS = env_int("OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS", 120)
+OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS = env_int("OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS", 300)
+OPSCORE_READY_CHAIN_LOCK_TIMEOUT_MS = env_int("OPSCORE_READY_CHAIN_LOCK_TIMEOUT_MS", 500)
+# The django-q2 schedules (created by migrations) whose last successful run /readyz checks:
+# the engine's timers, retries and lease recovery, and the review deadlines.
+OPSCORE_READY_SWEEPER_SCHEDULES = ("opscore.sweeper", "opscore.review_deadlines")
 
 # Execution layer defaults; a workflow step may override attempts.
 OPSCORE_EXECUTION = {
