@@ -108,7 +108,9 @@ def demo(args: list[str]) -> int:
     setup()
     say("migrating the database")
     manage("migrate", "--verbosity", "0", env=env)
-    # The admin's and Swagger UI's assets, as production has them (README "Production").
+    # The shared cache (django-q2's cluster heartbeats, read by /readyz), and the admin's and
+    # Swagger UI's assets, as production has them (README "Production").
+    manage("createcachetable", env=env)
     manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
     say("loading demo users and data")
     manage("seed_demo", "--password", DEMO_PASSWORD, env=env)

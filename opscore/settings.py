@@ -216,6 +216,17 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# One cache for every process: each django-q2 cluster saves its heartbeat (Stat) to the cache,
+# and /readyz in a web process reads it there (opscore/health.py). The database is the one
+# service opscore already has; the table is made by `manage.py createcachetable` (and by Django
+# when it creates a test database). The API's rate limits do not use it (opscore/throttling.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "opscore_cache",
+    }
+}
+
 # Messages live in the session (server side): a key or secret shown once must not travel in
 # a signed, readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
