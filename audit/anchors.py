@@ -36,6 +36,9 @@ class Checkpoint:
     at: str
     key_id: str
 
+    def mac(self, key: bytes) -> str:
+        return checkpoint_mac(seq=self.seq, hash=self.hash, at=self.at, key_id=self.key_id, key=key)
+
 
 def anchor_path() -> Path:
     return Path(settings.OPSCORE_AUDIT_ANCHOR_DIR) / FILE_NAME
@@ -52,13 +55,7 @@ def checkpoint_mac(*, seq: int, hash: str, at: str, key_id: str, key: bytes) -> 
 
 def append_line(checkpoint: Checkpoint, *, key: bytes) -> None:
     """Append one signed line and fsync it; O_APPEND never overwrites what is there."""
-    mac = checkpoint_mac(
-        seq=checkpoint.seq,
-        hash=checkpoint.hash,
-        at=checkpoint.at,
-        key_id=checkpoint.key_id,
-        key=key,
-    )
+    mac = checkpoint.mac(key)
     line = json.dumps(
         {
             "seq": checkpoint.seq,
@@ -107,13 +104,7 @@ def latest_checkpoint() -> Checkpoint | None:
             f"the last checkpoint in {path} is signed with audit key {checkpoint.key_id!r}, "
             "which is not configured"
         )
-    expected = checkpoint_mac(
-        seq=checkpoint.seq,
-        hash=checkpoint.hash,
-        at=checkpoint.at,
-        key_id=checkpoint.key_id,
-        key=key,
-    )
+    expected = checkpoint.mac(key)
     if not hmac.compare_digest(expected, mac):
         raise AnchorError(f"the last checkpoint in {path} has a wrong MAC (forged or altered)")
     return checkpoint
