@@ -1,4 +1,8 @@
-"""Appending to the event log (only the workflow engine calls this) and anchoring it."""
+"""Appending to the event log and anchoring it.
+
+Two writers only: the workflow engine records transitions through `append_event`, and every
+change of configuration is recorded through `record_config_change`.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +56,54 @@ def append_event(
         # Only TestCase's never-committed blocks are open: there is no commit to wait for.
         write_pending_events(connection)
     return event
+
+
+CONFIG_CHANNELS = frozenset({"admin", "api", "command", "migration", "system"})
+
+
+def record_config_change(
+    *,
+    actor: Actor,
+    channel: str,
+    kind: str,
+    action: str,
+    target: models.Model | None,
+    label: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> Event:
+    """Record one change of configuration, in the transaction that makes it.
+
+    `kind` names what was changed ("ruleset", "apikey", "group", ...) and `action` what
+    happened to it ("created", "changed", "published", "rotated", "deleted", ...); the event
+    type is `config.<kind>.<action>`. `before` and `after` are the fields as they were and are
+    (None for a creation or a deletion); secrets never go in them, only that they changed.
+    `label` is how a person names the object ("order-policy v3", "key carrier-prod"), kept
+    so the record reads even after the object is deleted.
+    """
+    if channel not in CONFIG_CHANNELS:
+        raise ValueError(f"unknown configuration channel {channel!r}")
+    before_fields = normalize_payload(before) if before is not None else None
+    after_fields = normalize_payload(after) if after is not None else None
+    changed = sorted(
+        name
+        for name in set(before_fields or {}) | set(after_fields or {})
+        if (before_fields or {}).get(name) != (after_fields or {}).get(name)
+    )
+    return append_event(
+        type=f"config.{kind}.{action}",
+        actor=actor,
+        instance=target,
+        payload={
+            "channel": channel,
+            "kind": kind,
+            "action": action,
+            "label": label,
+            "before": before_fields,
+            "after": after_fields,
+            "changed": changed,
+        },
+    )
 
 
 def write_checkpoint() -> Checkpoint | None:

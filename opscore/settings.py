@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "approvals",
     "decisions",
     "integrations",
+    "observability",
 ]
 
 MIDDLEWARE = [
