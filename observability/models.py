@@ -91,3 +91,30 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} since {self.opened_at:%Y-%m-%d %H:%M:%S %Z}"
+
+
+class CheckName(models.TextChoices):
+    VERIFY_AUDIT = "verify_audit", "Audit chain verification"
+    PROJECTION_CHECK = "projection_check", "Projection check"
+
+
+class CheckRun(models.Model):
+    """One run of a consistency check (verify_audit, the projection check) and its result.
+
+    The checks run on a schedule and from the command line; their latest result feeds the
+    alert rules and the metrics, so a failed verification is seen without reading a log.
+    """
+
+    name = models.CharField(max_length=40, choices=CheckName.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    # What the check reported: events checked, the first bad sequence, mismatches.
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-finished_at"]
+        indexes = [models.Index(fields=["name", "-finished_at"], name="checkrun_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_name_display()} {'ok' if self.ok else 'FAILED'} at {self.finished_at}"
