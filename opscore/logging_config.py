@@ -42,12 +42,20 @@ def _leading_keys_first(logger: Any, method_name: str, event_dict: dict[str, Any
     return {**ordered, **event_dict}
 
 
+def _drop_request_objects(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict:
+    """Django passes its HttpRequest as `extra`; its repr adds nothing the line lacks."""
+    if not isinstance(event_dict.get("request", ""), str):
+        del event_dict["request"]
+    return event_dict
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
+        _drop_request_objects,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
 
