@@ -170,3 +170,8 @@ def start_task(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> N
         request_id=accept_request_id(task.get("request_id")),
         task=str(task.get("name") or "")[:100] or None,
     )
+
+
+def end_task(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2 `post_execute_in_worker`: the worker's own lines between tasks carry none."""
+    structlog.contextvars.clear_contextvars()

@@ -167,9 +167,16 @@ def run_execution(*, execution_id: int) -> RunOutcome:
         step = definition.step_named(execution.step)
         assert isinstance(step, MachineStep)
         instance = _load_instance(execution)
+        running_under = request_context.current_request_id()
         request_context.bind(
-            # The id of the request that scheduled the step, whichever task runs it now.
+            # The id of the request that scheduled the step, whichever task runs it now (a
+            # sweeper's retry, an operator's); that one is kept beside it when it differs.
             request_id=execution.request_id or None,
+            run_by_request_id=(
+                running_under
+                if execution.request_id and running_under != execution.request_id
+                else None
+            ),
             workflow=definition.name,
             instance=instance.pk,
             correlation_key=instance.correlation_key,

@@ -236,9 +236,9 @@ def test_a_retry_run_by_another_task_still_carries_the_scheduling_request_id(car
     assert dispatch.request_id == request_id
     assert carrier.ledger.request_ids[dispatch.idempotency_key] == [request_id]
     started = json_log.named("execution.started")
-    assert [(line["step"], line["request_id"]) for line in started] == [
-        ("policy.check", request_id),
-        ("dispatch.execute", request_id),
+    assert [(line["step"], line["request_id"], line["run_by_request_id"]) for line in started] == [
+        ("policy.check", request_id, sweep_id),
+        ("dispatch.execute", request_id, sweep_id),
     ]
     # Back outside the step, the task's own id again.
     assert request_context.current_request_id() == sweep_id
@@ -274,6 +274,8 @@ def test_the_worker_step_logs_and_sends_the_inbound_request_id(live_db, carrier,
     assert set(by_step) == {"policy.check", "dispatch.execute"}
     for step, line in by_step.items():
         execution = Execution.objects.get(step=step)
+        # The task ran under the id it was enqueued with: nothing else to tell.
+        assert "run_by_request_id" not in line
         assert (
             line["request_id"],
             line["correlation_key"],
