@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from opscore import logging_config, request_context
 from tests.conftest import wait_until
-from tests.factories import api_key, order_received_event
+from tests.factories import api_key, order_received_event, user_with_perms
 from workflows import services
 from workflows.models import Execution, Order, OrderState
 
@@ -157,6 +157,23 @@ def test_a_malformed_request_id_is_replaced_never_echoed_or_logged(json_log, sen
     if sent:
         assert sent not in json_log.text
         assert json.dumps(sent)[1:-1] not in json_log.text
+
+
+@pytest.mark.django_db
+def test_a_signed_in_person_is_the_actor_of_their_requests_lines(client, json_log):
+    viewer = user_with_perms("workflows.view_execution", username="viewer")
+    client.force_login(viewer)
+    response = client.get("/admin/workflows/execution/", HTTP_X_REQUEST_ID="desk-7")
+
+    assert response.status_code == 200
+    (line,) = json_log.named("request.finished")
+    assert (line["request_id"], line["actor"], line["status"]) == ("desk-7", "user:viewer", 200)
+    client.logout()
+    json_log.stream.truncate(0)
+    json_log.stream.seek(0)
+    client.get("/admin/login/")
+    (anonymous,) = json_log.named("request.finished")
+    assert "actor" not in anonymous
 
 
 @pytest.mark.django_db
