@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import structlog
 from croniter import croniter
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,7 +44,7 @@ from integrations.models import (
     TriggerBinding,
     WebhookSource,
 )
-from opscore import json_input
+from opscore import json_input, request_context
 from opscore.actors import Actor
 from opscore.api_errors import Problem, json_input_problem
 from workflows import engine, registry
@@ -132,6 +133,9 @@ class IngestResult:
     @property
     def inbound_event_id(self) -> str:
         return self.body["id"]
+
+
+logger = structlog.stdlib.get_logger(__name__)
 
 
 class _KeyRace(Exception):
@@ -330,13 +334,20 @@ def ingest_event(
     request is still in its transaction a second one is refused with 409.
     """
     document: Any = None
+    request_context.bind(
+        integration=caller.integration.name if caller.integration is not None else None,
+        actor=str(caller.actor),
+    )
     try:
         key = _check_idempotency_key(idempotency_key)
+        request_context.bind(idempotency_key=key)
         _check_size(body)
         document = _parse_body(body)
         validated = _validate(document=document, caller=caller)
+        # Validated: a string of at most 200 characters without control characters.
+        request_context.bind(correlation_key=validated.envelope.get("correlation_key") or None)
         try:
-            return _store_and_route(
+            result = _store_and_route(
                 validated=validated, key=key, caller=caller, redelivery_of=redelivery_of
             )
         except _KeyRace:
@@ -349,7 +360,7 @@ def ingest_event(
                 )
             if answer is None:
                 raise _in_flight() from None
-            return answer
+            result = answer
     except Problem as problem:
         record_rejection(
             channel=caller.channel,
@@ -361,6 +372,14 @@ def ingest_event(
             client_ip=client_ip,
         )
         raise
+    logger.info(
+        "event.replayed" if result.replayed else "event.accepted",
+        channel=caller.channel,
+        type=validated.event_type.name,
+        inbound_event=result.body.get("id"),
+        status=result.status,
+    )
+    return result
 
 
 def _store_and_route(
@@ -589,6 +608,13 @@ def record_rejection(
     OPSCORE_REJECTION_WINDOW_SECONDS, the newest such row counts the request instead.
     """
     fields = document if isinstance(document, dict) else {}
+    logger.info(
+        "event.refused",
+        channel=channel,
+        problem=problem.code,
+        status=problem.status_code,
+        authenticated=authenticated,
+    )
     problem.recorded = True  # so the API edge does not record it a second time
     now = timezone.now()
     code = problem.code[:60]

@@ -107,7 +107,8 @@ class ExecutionAdmin(ReadOnlyAdminMixin, ExplainRefusedActionsMixin, admin.Model
         "short_error",
     ]
     list_filter = ["status", "step"]
-    search_fields = ["idempotency_key"]
+    # An exact request id finds every step a request (or a task) scheduled.
+    search_fields = ["idempotency_key", "=request_id"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Execution._meta.concrete_fields]
     actions = ["retry_selected"]

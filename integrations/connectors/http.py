@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from opscore import request_context
 from opscore.errors import PermanentError, RetryableError
 
 
@@ -29,7 +30,8 @@ class HttpResult:
 def post_json(
     *, url: str, body: dict[str, Any], idempotency_key: str, timeout: float | None = None
 ) -> HttpResult:
-    """POST `body` as JSON with an `Idempotency-Key` header.
+    """POST `body` as JSON with an `Idempotency-Key` header, and the `X-Request-ID` of the
+    work that made the call, so the other side's logs can be joined with ours.
 
     Timeouts, connection errors, 429 and 5xx raise RetryableHttpError; any other 4xx raises
     PermanentHttpError, since sending the same request again cannot fix it.
@@ -38,7 +40,11 @@ def post_json(
         response = httpx.post(
             url,
             json=body,
-            headers={"Idempotency-Key": idempotency_key, "Accept": "application/json"},
+            headers={
+                "Idempotency-Key": idempotency_key,
+                "Accept": "application/json",
+                **request_context.outbound_headers(),
+            },
             timeout=timeout or settings.OPSCORE_HTTP_TIMEOUT_SECONDS,
         )
     except httpx.TimeoutException as error:
