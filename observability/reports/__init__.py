@@ -32,3 +32,6 @@ __all__ = [
     "make_window",
     "run_report",
 ]
+
+# The patterns report lives beside the reports (observability/patterns.py) and registers too.
+import observability.patterns  # noqa: F401
