@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from approvals import selectors as task_selectors
 from approvals.services import approve_task, reject_task
+from audit.models import Event
 from decisions.reference import ORDER_CARRIER
 from decisions.services import decide, record_override
 from observability.reports import Window, run_report
@@ -308,3 +309,69 @@ def test_report_command_lists_the_reports():
 def test_report_command_errors_are_clear(db, args, message):
     with pytest.raises(CommandError, match=message):
         _command(*args)
+
+
+# --- admin pages ---------------------------------------------------------------------------
+
+KNOWN_WINDOW = {"since": "2026-11-16T09:00:00Z", "until": "2026-11-17"}
+
+
+def test_report_pages_show_to_a_supervisor_with_the_permission_and_download_as_csv(
+    known_orders, client
+):
+    supervisor = user_with_perms("observability.view_reports", username="sue", group="supervisors")
+    client.force_login(supervisor)
+
+    index = client.get("/admin/reports/")
+    page = client.get("/admin/reports/cycle-time/", KNOWN_WINDOW)
+    download = client.get("/admin/reports/cycle-time/", {**KNOWN_WINDOW, "format": "csv"})
+    as_json = client.get("/admin/reports/patterns/", {**KNOWN_WINDOW, "format": "json"})
+
+    assert index.status_code == 200
+    assert b'href="/admin/reports/patterns/"' in index.content
+    assert page.status_code == 200
+    assert b"<td>976.0</td>" in page.content
+    assert download.status_code == 200
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    assert download["Content-Disposition"].startswith('attachment; filename="cycle-time-')
+    assert list(csv.reader(io.StringIO(download.content.decode()))) == [
+        ["workflow", "outcome", "instances", "p50_s", "p90_s", "p99_s"],
+        ["order", "completed", "5", "300.0", "760.0", "976.0"],
+    ]
+    assert as_json.json()["columns"][:3] == ["kind", "signature", "2026-W47"]
+
+
+def test_report_pages_refuse_view_only_staff_without_the_permission(known_orders, client):
+    viewer = user_with_perms("audit.view_event", "workflows.view_order", username="vic")
+    client.force_login(viewer)
+    events_before = Event.objects.count()
+
+    responses = [
+        client.get("/admin/reports/"),
+        client.get("/admin/reports/cycle-time/", KNOWN_WINDOW),
+        client.get("/admin/reports/cycle-time/", {**KNOWN_WINDOW, "format": "csv"}),
+    ]
+
+    assert [response.status_code for response in responses] == [403, 403, 403]
+    assert all(b"976.0" not in response.content for response in responses)
+    assert Event.objects.count() == events_before
+
+
+def test_report_pages_send_anonymous_visitors_to_the_admin_login(client):
+    response = client.get("/admin/reports/sla/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_report_pages_answer_a_bad_window_with_400_and_an_unknown_report_with_404(db, client):
+    client.force_login(user_with_perms("observability.view_reports", username="sue"))
+
+    bad = client.get("/admin/reports/sla/", {"since": "soon"})
+    empty = client.get("/admin/reports/sla/", {"since": "2026-11-17", "until": "2026-11-16"})
+    unknown = client.get("/admin/reports/no-such-report/")
+
+    assert bad.status_code == 400
+    assert b"is not a date" in bad.content
+    assert empty.status_code == 400
+    assert unknown.status_code == 404
