@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Exists, OuterRef
 from django.utils.dateparse import parse_datetime
 
 from audit.models import Event
@@ -17,6 +17,8 @@ from workflows.registry import WorkflowDefinition
 
 STATE_EVENTS = ("workflow.started", "workflow.transition")
 STREAM_CHUNK = 2000
+# Instance ids per IN (...): well under SQLite's bound on query parameters.
+INSTANCE_BATCH = 500
 
 
 def definitions_by_content_type() -> dict[int, WorkflowDefinition]:
@@ -39,19 +41,34 @@ def state_events_touching(window: Window) -> Iterator[tuple[int, int, str, datet
     state inside the window, grouped by instance in log order.
 
     The whole earlier history of such an instance is read too: a step or cycle that ends in
-    the window usually began before it.
+    the window usually began before it. The instances are found first, then their events are
+    read in batches of instances (the log's instance index), so the cost follows the instances
+    the window touched, not the length of the log before it.
     """
-    touched = Event.objects.filter(
-        instance_type=OuterRef("instance_type"),
-        instance_id=OuterRef("instance_id"),
-        type__in=STATE_EVENTS,
-        occurred_at__gte=window.since,
-        occurred_at__lt=window.until,
-    )
-    rows = (
-        Event.objects.filter(type__in=STATE_EVENTS, occurred_at__lt=window.until)
-        .filter(Exists(touched))
-        .order_by("instance_type_id", "instance_id", "seq")
-        .values_list("instance_type_id", "instance_id", "type", "occurred_at", "payload")
-    )
-    yield from rows.iterator(chunk_size=STREAM_CHUNK)
+    touched: dict[int, list[int]] = defaultdict(list)
+    for type_id, instance_id in (
+        Event.objects.filter(
+            type__in=STATE_EVENTS,
+            occurred_at__gte=window.since,
+            occurred_at__lt=window.until,
+            instance_type__isnull=False,
+        )
+        .values_list("instance_type_id", "instance_id")
+        .distinct()
+        .order_by("instance_type_id", "instance_id")
+        .iterator(chunk_size=STREAM_CHUNK)
+    ):
+        touched[type_id].append(instance_id)
+    for type_id, instance_ids in touched.items():
+        for start in range(0, len(instance_ids), INSTANCE_BATCH):
+            rows = (
+                Event.objects.filter(
+                    instance_type_id=type_id,
+                    instance_id__in=instance_ids[start : start + INSTANCE_BATCH],
+                    type__in=STATE_EVENTS,
+                    occurred_at__lt=window.until,
+                )
+                .order_by("instance_id", "seq")
+                .values_list("instance_type_id", "instance_id", "type", "occurred_at", "payload")
+            )
+            yield from rows.iterator(chunk_size=STREAM_CHUNK)
