@@ -31,7 +31,10 @@ def parse_moment(text: str, *, now: datetime) -> datetime:
     value = text.strip()
     span = SPAN.match(value)
     if span:
-        return now - timedelta(**{SPAN_UNITS[span.group(2)]: int(span.group(1))})
+        try:
+            return now - timedelta(**{SPAN_UNITS[span.group(2)]: int(span.group(1))})
+        except (OverflowError, ValueError):  # past datetime's range, or digits past int()'s
+            raise BadWindow(f"{text!r} reaches back before the calendar starts") from None
     try:
         moment = parse_datetime(value)
         if moment is None:

@@ -302,6 +302,7 @@ def test_report_command_lists_the_reports():
         (("no-such-report",), "no report named 'no-such-report'"),
         (("sla", "--since", "last tuesday"), "'last tuesday' is not a date"),
         (("sla", "--since", "2026-13-45"), "'2026-13-45' is not a date"),
+        (("sla", "--since", "99999999999d"), "before the calendar starts"),
         (("sla", "--since", "2026-11-17", "--until", "2026-11-16"), "the window is empty"),
         ((), "name a report"),
     ],
@@ -368,10 +369,12 @@ def test_report_pages_answer_a_bad_window_with_400_and_an_unknown_report_with_40
     client.force_login(user_with_perms("observability.view_reports", username="sue"))
 
     bad = client.get("/admin/reports/sla/", {"since": "soon"})
+    overflow = client.get("/admin/reports/sla/", {"since": "9999999999w"})
     empty = client.get("/admin/reports/sla/", {"since": "2026-11-17", "until": "2026-11-16"})
     unknown = client.get("/admin/reports/no-such-report/")
 
     assert bad.status_code == 400
     assert b"is not a date" in bad.content
     assert empty.status_code == 400
+    assert overflow.status_code == 400
     assert unknown.status_code == 404
