@@ -32,7 +32,9 @@ def _durations(window: Window) -> tuple[dict, dict]:
     current: tuple[int, int] | None = None
     started_at: datetime | None = None
     entered_at: datetime | None = None
-    for type_id, instance_id, event_type, occurred_at, payload in state_events_touching(window):
+    for type_id, instance_id, event_type, occurred_at, source, target in state_events_touching(
+        window
+    ):
         definition = definitions.get(type_id)
         if definition is None:
             continue
@@ -42,11 +44,10 @@ def _durations(window: Window) -> tuple[dict, dict]:
             started_at = entered_at = occurred_at
             continue
         in_window = occurred_at >= window.since
-        step = definition.step_for_state(payload.get("source", ""))
+        step = definition.step_for_state(source or "")
         if step is not None and entered_at is not None and in_window:
             stays[(definition.name, step.name)].append((occurred_at - entered_at).total_seconds())
         entered_at = occurred_at
-        target = payload.get("target", "")
         if target in definition.terminal_states and started_at is not None and in_window:
             cycles[(definition.name, target)].append((occurred_at - started_at).total_seconds())
     return cycles, stays

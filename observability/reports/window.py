@@ -34,7 +34,7 @@ def parse_moment(text: str, *, now: datetime) -> datetime:
         try:
             return now - timedelta(**{SPAN_UNITS[span.group(2)]: int(span.group(1))})
         except (OverflowError, ValueError):  # past datetime's range, or digits past int()'s
-            raise BadWindow(f"{text!r} reaches back before the calendar starts") from None
+            raise BadWindow(f"{text[:40]!r} reaches back before the calendar starts") from None
     try:
         moment = parse_datetime(value)
         if moment is None:
@@ -44,7 +44,7 @@ def parse_moment(text: str, *, now: datetime) -> datetime:
         moment = None
     if moment is None:
         raise BadWindow(
-            f"{text!r} is not a date: give an ISO date or datetime "
+            f"{text[:40]!r} is not a date: give an ISO date or datetime "
             "(2026-11-01, 2026-11-01T08:00:00Z) or a span back from now (30m, 24h, 7d, 2w)"
         )
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
