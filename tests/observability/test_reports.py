@@ -24,6 +24,7 @@ from decisions.services import decide, record_override
 from observability.reports import Window, run_report
 from observability.reports.percentiles import percentile
 from opscore.actors import SYSTEM, Actor
+from opscore.demo import GROUP_PERMISSIONS
 from tests.factories import (
     api_key,
     order_in_review,
@@ -320,7 +321,9 @@ KNOWN_WINDOW = {"since": "2026-11-16T09:00:00Z", "until": "2026-11-17"}
 def test_report_pages_show_to_a_supervisor_with_the_permission_and_download_as_csv(
     known_orders, client
 ):
-    supervisor = user_with_perms("observability.view_reports", username="sue", group="supervisors")
+    supervisor = user_with_perms(  # the demo's supervisor role, as seeded
+        *GROUP_PERMISSIONS["supervisors"], username="sue", group="supervisors"
+    )
     client.force_login(supervisor)
 
     index = client.get("/admin/reports/")
