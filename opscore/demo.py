@@ -37,6 +37,8 @@ GROUP_PERMISSIONS = {
         "workflows.approve_invoice",
         "workflows.finance_approve_invoice",
         "workflows.view_invoice",
+        # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
+        "observability.view_reports",
     ],
     "managers": [
         "workflows.approve_invoice",

@@ -407,3 +407,8 @@ OPSCORE_MAX_EVENT_BYTES = int(os.environ.get("OPSCORE_MAX_EVENT_BYTES", str(256 
 # past that the newest row's `count` grows instead.
 OPSCORE_REJECTION_BURST = int(os.environ.get("OPSCORE_REJECTION_BURST", "10"))
 OPSCORE_REJECTION_WINDOW_SECONDS = int(os.environ.get("OPSCORE_REJECTION_WINDOW_SECONDS", "600"))
+
+# Recurring patterns (observability/patterns.py): a rule row is "eaten by its exceptions" when
+# people override more than RATE of its decisions, over at least MIN_DECISIONS decisions.
+OPSCORE_RULE_EATEN_OVERRIDE_RATE = float(os.environ.get("OPSCORE_RULE_EATEN_OVERRIDE_RATE", "0.3"))
+OPSCORE_RULE_EATEN_MIN_DECISIONS = env_int("OPSCORE_RULE_EATEN_MIN_DECISIONS", 20)
