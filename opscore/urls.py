@@ -9,6 +9,7 @@ admin.site.site_title = "opscore"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    path("admin/system-map/", include("observability.system_map_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),
