@@ -183,7 +183,7 @@ def _edge_svg(
         cx = (x1 + x2) / 2 + (bow if downward else -bow)
         cy = (y1 + y2) / 2
     label_x = (x1 + 2 * cx + x2) / 4
-    label_y = (y1 + 2 * cy + y2) / 4
+    label_y = (y1 + 2 * cy + y2) / 4 + 12 * nth  # parallel edges: labels one under another
     return (
         f'<g class="edge" data-transition="{escape(edge.name)}">'
         f'<path d="M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}" fill="none" '
