@@ -210,6 +210,7 @@ def main() -> None:
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     from audit.models import Event
 
     if not Event.objects.filter(actor_ref="bench").exists():

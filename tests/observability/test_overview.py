@@ -201,3 +201,28 @@ def test_the_page_costs_the_same_number_of_queries_whatever_the_data(client):
     for number in range(12):
         open_alert(f"more {number}")
     assert _queries(client, boss) == small
+
+
+def _daily_started(html: str) -> list[int]:
+    daily = html.split("Throughput, last 30 days", 1)[1].split("</svg>", 1)[0]
+    return [
+        int(v) for v in re.findall(r'data-series="instances started" data-value="(\d+)"', daily)
+    ]
+
+
+def test_ended_days_come_from_the_log_once_and_the_current_day_stays_live(client):
+    import time_machine
+
+    with time_machine.travel(timezone.now() - timedelta(days=3)):
+        start_order()
+    viewer = user_with_perms(username="anyone")
+
+    first = _daily_started(_page(client, viewer))
+    start_order()
+    second = _daily_started(_page(client, viewer))
+
+    assert len(first) == 30
+    assert first[-4] == 1
+    assert sum(first) == 1
+    assert second[-4] == 1  # the ended day, cached
+    assert second[-1] == 1  # today, read again
