@@ -254,7 +254,7 @@ def main() -> None:
         for _ in range(5):
             page()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         for sql, took in sorted(captured, key=lambda query: -query[1])[:6]:
             print(f"{took:7.1f} ms  {' '.join(sql.split())[:200]}")
         return
