@@ -9,20 +9,20 @@ from django.utils import timezone
 
 from observability.overview_selectors import Chart
 
-WIDTH = 560
-HEIGHT = 190
+WIDTH = 460
+HEIGHT = 200
 LEFT = 40
 RIGHT = 10
-TOP = 28
+TOP = 40
 BOTTOM = 34
 COLOURS = ("#417690", "#e0a030", "#ba2121")
 
 
 def _nice_ceiling(value: int) -> int:
-    if value <= 5:
-        return max(value, 1)
+    if value <= 10:  # even, so the middle gridline is a whole number
+        return max(value + value % 2, 2)
     magnitude = 10 ** (len(str(value)) - 1)
-    for factor in (1, 2, 2.5, 5, 10):
+    for factor in (1, 2, 4, 6, 8, 10):
         ceiling = int(factor * magnitude)
         if ceiling >= value:
             return ceiling
@@ -45,14 +45,14 @@ def bar_chart_svg(chart: Chart) -> str:
         f"<title>{escape(chart.title)}</title>",
         f'<text x="{LEFT}" y="14" font-size="12" font-weight="bold">{escape(chart.title)}</text>',
     ]
-    legend_x = WIDTH - RIGHT
-    for index, series in reversed(list(enumerate(chart.series))):
+    legend_x = LEFT
+    for index, series in enumerate(chart.series):  # a line under the title
         label = f"{series.name} ({sum(series.values):,})"
-        legend_x -= 14 + 6 * len(label)
         parts.append(
-            f'<rect x="{legend_x}" y="6" width="9" height="9" fill="{COLOURS[index % 3]}"/>'
-            f'<text x="{legend_x + 12}" y="14">{escape(label)}</text>'
+            f'<rect x="{legend_x}" y="20" width="9" height="9" fill="{COLOURS[index % 3]}"/>'
+            f'<text x="{legend_x + 12}" y="28">{escape(label)}</text>'
         )
+        legend_x += 24 + 6 * len(label)
     base = TOP + plot_height
     for fraction in (0, 0.5, 1):
         y = base - plot_height * fraction
