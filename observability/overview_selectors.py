@@ -114,10 +114,10 @@ def queues_block(*, user, now: datetime | None = None) -> QueuesBlock | None:
         for step in definition.steps:
             if isinstance(step, HumanStep):
                 steps[(definition.name, step.name)] = (definition, step)
-    overseen_queues = {steps[key][1].queue for key in overseen if key in steps}
     scope = Q(queue_id__in=own)
-    if overseen:
-        scope |= Q(queue__name__in=overseen_queues)
+    for workflow, step_name in sorted(overseen & set(steps)):
+        # The step escalates to one of the viewer's groups: its tasks, whatever their queue.
+        scope |= Q(workflow=workflow, step=step_name)
     grouped = (
         ReviewTask.objects.filter(scope, active=1)
         .values("queue_id", "queue__name", "workflow", "step")
@@ -428,7 +428,7 @@ def overview_charts(*, now: datetime | None = None) -> list[Chart]:
     """Throughput and SLA over the last 24 hours (hourly) and 30 days (daily). Deadlines missed
     are escalations and expiries recorded in the bucket (a task escalates when its SLA ends)."""
     now = now or timezone.now()
-    hour = now.replace(minute=0, second=0, microsecond=0)
+    hour = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
     day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     hourly = _charts_for(
         since=hour - timedelta(hours=23),
