@@ -340,9 +340,14 @@ def operations_block(*, user, now: datetime | None = None) -> OperationsBlock | 
         ]
     if user.has_perm("observability.view_alert"):
         block.alerts, block.alerts_more = open_alert_rows(user=user)
-    if user.has_perm("observability.view_alertrule"):
-        block.system_map_url = _link("observability_system_map")
+    block.system_map_url = system_map_url(user=user)
     return block
+
+
+def system_map_url(*, user) -> str | None:
+    return (
+        _link("observability_system_map") if user.has_perm("observability.view_alertrule") else None
+    )
 
 
 # -- charts ------------------------------------------------------------------------------

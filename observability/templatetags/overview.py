@@ -8,7 +8,12 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from observability.overview_charts import bar_chart_svg
-from observability.overview_selectors import operations_block, overview_charts, queues_block
+from observability.overview_selectors import (
+    operations_block,
+    overview_charts,
+    queues_block,
+    system_map_url,
+)
 
 register = template.Library()
 
@@ -20,6 +25,7 @@ def overview_blocks(context) -> dict:
     return {
         "queues": queues_block(user=user),
         "operations": operations_block(user=user),
+        "system_map_url": system_map_url(user=user),
         # Built here, not in the template: each chart is one SVG string, escaped on the way.
         "charts": [mark_safe(bar_chart_svg(chart)) for chart in overview_charts()],  # noqa: S308
     }

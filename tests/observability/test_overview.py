@@ -226,3 +226,10 @@ def test_ended_days_come_from_the_log_once_and_the_current_day_stays_live(client
     assert sum(first) == 1
     assert second[-4] == 1  # the ended day, cached
     assert second[-1] == 1  # today, read again
+
+
+def test_alert_rule_readers_find_the_system_map_from_the_start_page(client):
+    html = _page(client, user_with_perms("observability.view_alertrule", username="ada"))
+    assert f'href="{reverse("observability_system_map")}"' in html
+    html = _page(client, user_with_perms("workflows.view_order", username="vic"))
+    assert reverse("observability_system_map") not in html
