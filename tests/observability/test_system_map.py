@@ -171,3 +171,10 @@ def test_staff_who_may_not_read_alert_rules_are_refused(client):
     assert (
         client.get(reverse("observability_system_map_workflow", args=["order"])).status_code == 403
     )
+
+
+def test_an_unknown_workflow_is_a_command_error():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="no workflow named 'nope'"):
+        call_command("system_map", "--workflow", "nope", stdout=StringIO())
