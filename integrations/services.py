@@ -46,6 +46,7 @@ from integrations.models import (
 from opscore import json_input
 from opscore.actors import Actor
 from opscore.api_errors import Problem, json_input_problem
+from opscore.scrubbing import scrub_secrets
 from workflows import engine, registry
 from workflows import services as workflow_services
 from workflows.models import WorkflowInstance
@@ -620,7 +621,8 @@ def record_rejection(
 
 
 def _storable_text(text: str, limit: int) -> str:
-    return json_input.storable(text[:limit])
+    # A refused body may carry the caller's credentials (a pasted header, a signed URL).
+    return json_input.storable(scrub_secrets(text[: limit * 2])[:limit])
 
 
 def _aggregate_rejection(
