@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "decisions",
     "integrations",
     "observability",
+    "privacy",
 ]
 
 MIDDLEWARE = [
