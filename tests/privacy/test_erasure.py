@@ -186,3 +186,19 @@ def test_a_schema_with_personal_fields_must_name_a_required_subject():
     with pytest.raises(SchemaError, match="must be required"):
         check_schema({**personal, "x-subject": "name"})
     check_schema({**personal, "x-subject": "name", "required": ["name"]})
+
+
+def test_redelivery_seals_again_and_is_refused_once_the_data_is_erased(world):
+    from integrations.services import redeliver_inbound_event
+    from opscore.api_errors import Problem
+
+    operator = user_with_perms("integrations.redeliver_inboundevent")
+    inbound = InboundEvent.objects.get(instance_id=world["jane"].pk, workflow="order")
+    replay = redeliver_inbound_event(event=inbound, user=operator, new_key=False)
+    assert replay.replayed  # the same body as sent: deduplicated, not a reuse with another body
+    call_command("erase_subject", "jane.q@example.invalid", reason="request ER-80")
+    count = InboundEvent.objects.count()
+    with pytest.raises(Problem) as refused:
+        redeliver_inbound_event(event=inbound, user=operator, new_key=True)
+    assert refused.value.code == "personal_data_erased"
+    assert InboundEvent.objects.count() == count
