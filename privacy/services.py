@@ -40,6 +40,11 @@ FREE_TEXT_COLUMNS = [
     ("integrations", "Rejection", "detail"),
     ("integrations", "Rejection", "body_excerpt"),
 ]
+# JSON that may quote a value in plaintext: a refused request's field errors
+# ("'ZZ1' does not match ...").
+FREE_JSON_COLUMNS = [
+    ("integrations", "Rejection", "errors"),
+]
 
 
 class UnknownSubject(Exception):
@@ -115,6 +120,34 @@ def _scrub_free_text(values: set[str]) -> int:
     return scrubbed
 
 
+def _scrub_free_json(values: set[str]) -> int:
+    scrubbed = 0
+    for app_label, model_name, field in FREE_JSON_COLUMNS:
+        model = apps.get_model(app_label, model_name)
+        for value in sorted(values, key=len, reverse=True):
+            rows = (
+                model.objects.annotate(_text=Cast(field, TextField()))
+                .filter(_text__icontains=value)
+                .values_list("pk", field)
+            )
+            for pk, document in rows:
+                cleaned = _replace_in_json(document, value)
+                if cleaned != document:
+                    model.objects.filter(pk=pk).update(**{field: cleaned})
+                    scrubbed += 1
+    return scrubbed
+
+
+def _replace_in_json(document: Any, value: str) -> Any:
+    if isinstance(document, str):
+        return _replace_casefolded(document, value)
+    if isinstance(document, dict):
+        return {key: _replace_in_json(item, value) for key, item in document.items()}
+    if isinstance(document, list):
+        return [_replace_in_json(item, value) for item in document]
+    return document
+
+
 def _replace_casefolded(text: str, value: str) -> str:
     lowered, needle = text.casefold(), value.casefold()
     if len(lowered) != len(text):  # casefold changed lengths: fall back to an exact replace
@@ -156,7 +189,7 @@ def erase_subject(
                 "no personal data is held for this subject (never seen, or already erased)"
             )
         values = _sealed_values(subject)
-        rows = _scrub_free_text(values)
+        rows = _scrub_free_text(values) + _scrub_free_json(values)
         subject.key = None
         subject.ref_digest = None
         subject.erased_at = timezone.now()

@@ -63,9 +63,13 @@ def world():
     for order_id, person in (("ER-JANE", JANE), ("ER-BOB", BOB)):
         response = post_order(client, key, order_id, person)
         assert response.status_code == 201, response.content
-    # A refused request repeating Jane's details, and a remote error that echoed her postcode.
+    # Refused requests repeating Jane's details (one quoting her address in its field errors),
+    # and a remote error that echoed her postcode.
     refused = post_order(client, key, "ER-BAD", JANE, weight_kg=-1)
     assert refused.status_code == 400
+    refused = post_order(client, key, "ER-BAD2", {**JANE, "address": [JANE["address"]]})
+    assert refused.status_code == 400
+    assert Rejection.objects.filter(errors__icontains="Privet").exists()
     jane = Order.objects.get(correlation_key="ER-JANE")
     Execution.objects.filter(
         instance_type=ContentType.objects.get_for_model(Order), instance_id=jane.pk
@@ -152,6 +156,7 @@ def test_an_erased_subject_reads_erased_everywhere_and_the_chain_still_verifies(
     assert "SW1A 1AA" not in Execution.objects.get(instance_id=world["jane"].pk).last_error
     assert ERASED in Execution.objects.get(instance_id=world["jane"].pk).last_error
     assert not Rejection.objects.filter(body_excerpt__contains="Quartermain").exists()
+    assert not Rejection.objects.filter(errors__icontains="Privet").exists()
     # Bob is untouched.
     bob_pages = pages(world, world["bob"])
     assert "Oddington" in bob_pages["viewer order"]
