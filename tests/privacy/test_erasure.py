@@ -113,6 +113,12 @@ def pages(world, order) -> dict[str, str]:
         "reviewer order": reviewer.get(reverse("admin:workflows_order_change", args=[order.pk])),
         "viewer order": viewer.get(reverse("admin:workflows_order_change", args=[order.pk])),
         "viewer history": viewer.get(reverse("admin:workflows_order_history", args=[order.pk])),
+        "viewer first version": viewer.get(
+            reverse(
+                "admin:workflows_order_simple_history",
+                args=[order.pk, order.history.earliest("history_date").history_id],
+            )
+        ),
         "viewer inbound": viewer.get(
             reverse("admin:integrations_inboundevent_change", args=[inbound.pk])
         ),
