@@ -10,9 +10,10 @@ class Subject(models.Model):
     with. Erasure destroys the key and forgets the reference: the sealed values, wherever
     they were copied (the log included), can no longer be read."""
 
-    # SHA-256 of the normalised reference (an email, a customer id, a name), never the
-    # reference itself; None once erased, so a later event about the same person starts a
-    # new subject instead of reviving the old one.
+    # An HMAC of the normalised reference (an email, a customer id, a name) under a sub-key of
+    # the audit key (privacy.sealing.ref_digests), never the reference itself; None once
+    # erased, so a later event about the same person starts a new subject instead of
+    # reviving the old one.
     ref_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
     key = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)

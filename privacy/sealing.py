@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import transaction
 
+from audit.keys import verification_keys
 from privacy.models import Subject
 
 PERSONAL_KEYWORD = "x-personal"
@@ -93,15 +95,36 @@ def normalize_ref(ref: str) -> str:
     return " ".join(str(ref).split()).casefold()
 
 
-def ref_digest(ref: str) -> str:
-    return hashlib.sha256(b"opscore-subject\0" + normalize_ref(ref).encode()).hexdigest()
+def ref_digests(ref: str) -> list[str]:
+    """The reference's HMAC under a sub-key of each configured audit key, the signing key's
+    first: whoever holds only the database cannot test guessed emails against the table, and
+    a subject found under a retired (still listed) key keeps its row after a rotation."""
+    normalized = normalize_ref(ref).encode()
+    return [
+        hmac.new(
+            hmac.new(secret, b"opscore-subject-ref", hashlib.sha256).digest(),
+            normalized,
+            hashlib.sha256,
+        ).hexdigest()
+        for secret in verification_keys().values()
+    ]
+
+
+def find_subject(ref: str, *, for_update: bool = False) -> Subject | None:
+    """The live (not erased) subject `ref` names, if any."""
+    found = Subject.objects.filter(ref_digest__in=ref_digests(ref), erased_at__isnull=True)
+    if for_update:
+        found = found.select_for_update()
+    return found.first()
 
 
 def _subject_for(ref: str) -> Subject:
-    digest = ref_digest(ref)
+    subject = find_subject(ref)
+    if subject is not None:
+        return subject
     with transaction.atomic():
         subject, _ = Subject.objects.get_or_create(
-            ref_digest=digest, defaults={"key": AESGCM.generate_key(bit_length=256)}
+            ref_digest=ref_digests(ref)[0], defaults={"key": AESGCM.generate_key(bit_length=256)}
         )
     return subject
 

@@ -16,7 +16,7 @@ from audit.services import record_config_change
 from opscore.actors import Actor
 from opscore.scrubbing import recordable
 from privacy.models import Subject
-from privacy.sealing import ERASED, TOKEN_PREFIX, Revealer, ref_digest
+from privacy.sealing import ERASED, TOKEN_PREFIX, Revealer, find_subject
 
 ERASURE_REASON_MAX = 500
 # Shorter values ("A", "12") would scrub unrelated text; they are not searched for.
@@ -179,11 +179,7 @@ def erase_subject(
     if not reason:
         raise ReasonRequired("a reason is required to erase a subject (e.g. the request's id)")
     with transaction.atomic():
-        subject = (
-            Subject.objects.select_for_update()
-            .filter(ref_digest=ref_digest(ref), erased_at__isnull=True)
-            .first()
-        )
+        subject = find_subject(ref, for_update=True)
         if subject is None:
             raise UnknownSubject(
                 "no personal data is held for this subject (never seen, or already erased)"

@@ -64,3 +64,19 @@ def test_a_destroyed_key_reads_erased():
     sealed = seal_payload(schema=SCHEMA, payload={"name": "Ann"}, fallback_ref="e1")
     Subject.objects.update(key=None)
     assert reveal(sealed) == {"name": ERASED}
+
+
+def test_the_subject_table_holds_no_guessable_digest_and_survives_a_key_rotation(settings):
+    import hashlib
+
+    from privacy.sealing import find_subject
+
+    seal_payload(schema=SCHEMA, payload={"name": "Ann"}, fallback_ref="e1")
+    stored = Subject.objects.get().ref_digest
+    assert stored != hashlib.sha256(b"ann").hexdigest()
+    settings.OPSCORE_AUDIT_KEYS = {"new": b"n" * 32, **settings.OPSCORE_AUDIT_KEYS}
+    seal_payload(schema=SCHEMA, payload={"name": "ann "}, fallback_ref="e2")
+    assert Subject.objects.count() == 1
+    assert find_subject("ANN").ref_digest == stored
+    settings.OPSCORE_AUDIT_KEYS = {"new": b"n" * 32}
+    assert find_subject("Ann") is None
