@@ -460,7 +460,7 @@ def request_information(*, task: ReviewTask, actor: Actor, message: str) -> Revi
         locked = _lock(task)
         _require_active(locked)
         _require_member(locked, user)
-        locked.information_requested = message.strip()
+        locked.information_requested = recordable(message.strip())
         locked.information_requested_at = timezone.now()
         locked.save()
         _record(

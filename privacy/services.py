@@ -37,6 +37,7 @@ FREE_TEXT_COLUMNS = [
     ("approvals", "ReviewTask", "reason"),
     ("approvals", "ReviewTask", "information_requested"),
     ("approvals", "TaskNotification", "last_error"),
+    ("decisions", "Override", "reason"),
     ("integrations", "Rejection", "detail"),
     ("integrations", "Rejection", "body_excerpt"),
 ]
