@@ -19,11 +19,14 @@ RECORDED_TEXT_MAX = 1000
 _TRUNCATION_MARK = "… [truncated]"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # An Authorization header (or a JSON/field named so): everything up to the line's end or
-    # the closing quote, whatever the scheme (Bearer, Basic, Api-Key, a bare token).
+    # An Authorization header (or a JSON/field named so): its credential, whatever the scheme
+    # (Bearer, Basic, Api-Key, or a bare token); the scheme's name stays to read.
     (
-        re.compile(r"(?i)(\"?(?:proxy-)?authorization\"?\s*[:=]\s*\"?)[^\"\r\n,}]+"),
-        rf"\1{REDACTED}",
+        re.compile(
+            r"(?i)(\"?(?:proxy-)?authorization\"?\s*[:=]\s*\"?)"
+            r"((?:bearer|basic|api-key|token|digest)\s+)?[^\s\",}]+"
+        ),
+        rf"\1\2{REDACTED}",
     ),
     # A bearer or Api-Key credential anywhere else in the text.
     (re.compile(r"(?i)\b(bearer|api-key|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}"), rf"\1\2{REDACTED}"),

@@ -46,3 +46,8 @@ def test_a_secret_at_the_bound_is_scrubbed_before_the_cut():
     text = "e" * 990 + " Bearer " + "t" * 40
     kept = recordable(text)
     assert "tttttttt" not in kept
+
+
+def test_only_the_credential_is_redacted_and_the_rest_of_the_line_stays():
+    scrubbed = scrub_secrets("sent Authorization: Bearer abcdefgh12345678 to the carrier, got 401")
+    assert scrubbed == f"sent Authorization: Bearer {REDACTED} to the carrier, got 401"

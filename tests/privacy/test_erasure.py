@@ -213,3 +213,22 @@ def test_redelivery_seals_again_and_is_refused_once_the_data_is_erased(world):
         redeliver_inbound_event(event=inbound, user=operator, new_key=True)
     assert refused.value.code == "personal_data_erased"
     assert InboundEvent.objects.count() == count
+
+
+def test_a_reviewers_reason_is_recorded_scrubbed_and_bounded():
+    from approvals.services import reject_task
+    from opscore.actors import Actor
+    from opscore.scrubbing import RECORDED_TEXT_MAX
+    from tests.factories import order_in_review, reviewer
+
+    order = order_in_review()
+    task = ReviewTask.objects.get(instance_id=order.pk, instance_type__model="order")
+    token = "eyJhbGciOiJIUzI1NiJ9.bGVha2VkLXRva2Vu.c2ln"
+    reason = f"customer pasted Authorization: Bearer {token} into the note " + "z" * 5000
+    reject_task(task=task, actor=Actor.for_user(reviewer()), reason=reason)
+    task.refresh_from_db()
+    rejected = Event.objects.get(type="task.rejected", instance_id=order.pk)
+    for recorded in (task.reason, rejected.payload["reason"]):
+        assert token not in recorded
+        assert "[redacted]" in recorded
+        assert len(recorded) == RECORDED_TEXT_MAX
