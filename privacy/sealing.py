@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit.keys import verification_keys
 from privacy.models import Subject
@@ -122,11 +122,14 @@ def _subject_for(ref: str) -> Subject:
     subject = find_subject(ref)
     if subject is not None:
         return subject
-    with transaction.atomic():
-        subject, _ = Subject.objects.get_or_create(
-            ref_digest=ref_digests(ref)[0], defaults={"key": AESGCM.generate_key(bit_length=256)}
-        )
-    return subject
+    digest = ref_digests(ref)[0]
+    try:
+        with transaction.atomic():
+            return Subject.objects.create(
+                ref_digest=digest, key=AESGCM.generate_key(bit_length=256)
+            )
+    except IntegrityError:  # a concurrent first event for the same person created it
+        return Subject.objects.get(ref_digest=digest)
 
 
 def _subject_ref(*, schema: dict[str, Any], payload: dict[str, Any]) -> str | None:
