@@ -38,6 +38,7 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     json_block,
 )
+from privacy import sealing
 from workflows import engine, registry
 from workflows.registry import HumanStep
 
@@ -230,7 +231,7 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
     @admin.display(description="context")
     def context_pretty(self, task: ReviewTask) -> str:
         context = self._instance(task).context
-        return json_block(context)
+        return json_block(sealing.reveal(context))
 
     @admin.display(description="automated decision")
     def routing(self, task: ReviewTask) -> str:

@@ -28,6 +28,7 @@ from decisions.models import (
 from decisions.reference import REFERENCE_RULE_SETS
 from decisions.tables import DecisionTable, check_table, content_digest, from_jdm, to_jdm
 from opscore.actors import Actor
+from opscore.scrubbing import recordable
 
 PUBLISH_PERMISSION = "decisions.publish_ruleset"
 AUTHOR_PERMISSION = "decisions.author_ruleset"
@@ -423,7 +424,7 @@ def record_override(
         rule_id=decision.primary_rule_id,
         recommended=recommended,
         chosen=chosen,
-        reason=reason,
+        reason=recordable(reason),
         actor_ref=str(actor),
         user=actor.user,
     )

@@ -31,6 +31,7 @@ from opscore.admin_base import (
     show_once,
 )
 from opscore.api_errors import Problem
+from privacy import sealing
 
 
 def _pretty(value) -> str:
@@ -231,7 +232,7 @@ class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Mo
 
     @admin.display(description="payload")
     def payload_pretty(self, event: InboundEvent) -> str:
-        return _pretty(event.payload)
+        return _pretty(sealing.reveal(event.payload))
 
     @admin.display(description="response")
     def response_pretty(self, event: InboundEvent) -> str:

@@ -47,6 +47,8 @@ from integrations.models import (
 from opscore import json_input, request_context
 from opscore.actors import Actor
 from opscore.api_errors import Problem, json_input_problem
+from opscore.scrubbing import scrub_secrets
+from privacy import sealing
 from workflows import engine, registry
 from workflows import services as workflow_services
 from workflows.models import WorkflowInstance
@@ -153,8 +155,12 @@ def _validator(schema_json: str) -> Draft202012Validator:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema."""
+    """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema, or if its
+    personal-data declaration (`x-personal`, `x-subject`; privacy.sealing) is unusable."""
     Draft202012Validator.check_schema(schema)
+    errors = sealing.declaration_errors(schema)
+    if errors:
+        raise SchemaError("; ".join(errors))
 
 
 def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, Any]]:
@@ -395,8 +401,19 @@ def _store_and_route(
             if existing is not None:
                 return existing
             event_id = uuid.uuid4()
+            # Validated as sent, stored sealed: from here on (inbound row, context, log)
+            # personal values exist only as ciphertext under their subject's key.
+            payload = sealing.seal_payload(
+                schema=validated.event_type.schema,
+                payload=envelope["payload"],
+                fallback_ref=f"event:{event_id}",
+            )
             instance, transition = _route(
-                validated=validated, caller=caller, event_id=event_id, source=source
+                validated=validated,
+                caller=caller,
+                event_id=event_id,
+                source=source,
+                payload=payload,
             )
             status = InboundStatus.ROUTED if instance is not None else InboundStatus.STORED
             received_at = timezone.now()
@@ -423,7 +440,7 @@ def _store_and_route(
                     type=validated.event_type.name,
                     occurred_at=validated.occurred_at,
                     correlation_key=envelope.get("correlation_key") or "",
-                    payload=envelope["payload"],
+                    payload=payload,
                     status=status,
                     integration=caller.integration,
                     actor_ref=str(caller.actor),
@@ -514,7 +531,12 @@ def _answer_existing(*, source: str, key: str, digest: str) -> IngestResult | No
 
 
 def _route(
-    *, validated: _Validated, caller: Caller, event_id: uuid.UUID, source: str
+    *,
+    validated: _Validated,
+    caller: Caller,
+    event_id: uuid.UUID,
+    source: str,
+    payload: dict[str, Any],
 ) -> tuple[WorkflowInstance | None, str]:
     binding = validated.binding
     if binding is None:
@@ -524,7 +546,7 @@ def _route(
     if binding.action == BindingAction.START:
         instance = workflow_services.start_workflow(
             workflow=binding.workflow,
-            payload=envelope["payload"],
+            payload=payload,
             trigger=trigger,
             actor=caller.actor,
             correlation_key=envelope.get("correlation_key") or None,
@@ -538,7 +560,7 @@ def _route(
             correlation_key=envelope["correlation_key"],
             transition=binding.transition,
             actor=caller.actor,
-            data=envelope["payload"],
+            data=payload,
             trigger=trigger,
         )
     except registry.get(binding.workflow).model.DoesNotExist as error:
@@ -646,7 +668,8 @@ def record_rejection(
 
 
 def _storable_text(text: str, limit: int) -> str:
-    return json_input.storable(text[:limit])
+    # A refused body may carry the caller's credentials (a pasted header, a signed URL).
+    return json_input.storable(scrub_secrets(text[: limit * 2])[:limit])
 
 
 def _aggregate_rejection(
@@ -924,12 +947,21 @@ def redeliver_inbound_event(*, event: InboundEvent, user, new_key: bool) -> Inge
     event stays in its original namespace (its stored `source`), and the operator needs
     `integrations.redeliver_inboundevent`.
     """
+    # Rebuilt as it was sent: the same body hashes the same, and is validated and sealed anew.
+    payload = sealing.reveal(event.payload)
+    if sealing.has_erased(event.payload):
+        raise Problem(
+            status=409,
+            code="personal_data_erased",
+            title="Personal data erased",
+            detail="this event's personal data was erased; it can no longer be re-delivered",
+        )
     envelope = {
         "type": event.type,
         "source": event.source,
         "occurred_at": event.occurred_at.isoformat(),
         "correlation_key": event.correlation_key or None,
-        "payload": event.payload,
+        "payload": payload,
     }
     caller = Caller(
         channel=Channel.REDELIVERY,
@@ -1039,10 +1071,20 @@ ORDER_RECEIVED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["order_id", "customer", "postcode", "weight_kg", "value"],
     "additionalProperties": False,
+    # Personal values are sealed under the customer's key (privacy.sealing): the email when
+    # given, else the name, identifies them for `erase_subject`.
+    "x-subject": ["email", "customer"],
     "properties": {
         "order_id": {"type": "string", "minLength": 1, "maxLength": 100},
-        "customer": {"type": "string", "minLength": 1, "maxLength": 200},
-        "postcode": {"type": "string", "maxLength": 16, "pattern": "^[A-Za-z]{1,2}[0-9]"},
+        "customer": {"type": "string", "minLength": 1, "maxLength": 200, "x-personal": True},
+        "email": {"type": "string", "format": "email", "maxLength": 254, "x-personal": True},
+        "address": {"type": "string", "maxLength": 500, "x-personal": True},
+        "postcode": {
+            "type": "string",
+            "maxLength": 16,
+            "pattern": "^[A-Za-z]{1,2}[0-9]",
+            "x-personal": True,
+        },
         "weight_kg": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
         "value": {"type": "number", "minimum": 0, "maximum": 1_000_000_000},
         "correlation_key": {"type": "string", "maxLength": 200},
@@ -1053,9 +1095,11 @@ SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["tracking_number"],
     "additionalProperties": False,
+    # Whoever signed for the parcel is the subject of their own name.
+    "x-subject": ["signed_by", "tracking_number"],
     "properties": {
         "tracking_number": {"type": "string", "minLength": 1, "maxLength": 100},
-        "signed_by": {"type": "string", "maxLength": 200},
+        "signed_by": {"type": "string", "maxLength": 200, "x-personal": True},
         "delivered_at": {"type": "string", "format": "date-time", "maxLength": 64},
         "correlation_key": {"type": "string", "maxLength": 200},
     },

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "decisions",
     "integrations",
     "observability",
+    "privacy",
 ]
 
 MIDDLEWARE = [

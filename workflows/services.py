@@ -14,6 +14,7 @@ from django.utils import timezone
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.errors import PermanentError
+from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.backoff import retry_delay
 from workflows.models import Execution, Timer, WorkflowInstance
@@ -85,7 +86,9 @@ def signal_workflow(
 def cancel_workflow(*, instance: WorkflowInstance, actor: Actor, reason: str) -> WorkflowInstance:
     if not reason.strip():
         raise engine.WorkflowError("a reason is required to cancel")
-    return engine.transition(instance=instance, name="cancel", actor=actor, data={"reason": reason})
+    return engine.transition(
+        instance=instance, name="cancel", actor=actor, data={"reason": recordable(reason)}
+    )
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -239,7 +242,8 @@ def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, A
 
 def _record_failure(*, execution_id: int, error: Exception, permanent: bool) -> RunOutcome:
     now = timezone.now()
-    message = f"{type(error).__name__}: {error}"[:2000]
+    # Remote error bodies end up here and in the (uneditable) log: scrubbed and bounded first.
+    message = recordable(f"{type(error).__name__}: {error}")
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=execution_id)
         if execution.status != ExecutionStatus.RUNNING:
