@@ -651,3 +651,82 @@ def test_direct_permissions_and_deactivation_are_one_event():
     event = recording.one("config.user.changed", actor="ada")
     assert before_after(event, "user_permissions") == ([], ["workflows.view_order"])
     assert before_after(event, "is_active") == (True, False)
+
+
+# --- the mixin on a model of its own: alert rules ------------------------------------------
+
+
+@pytest.mark.urls("tests.audit.alert_rule_admin_site")
+def test_the_mixin_records_an_alert_rule_created_changed_and_deleted():
+    from observability.models import AlertRule
+
+    on_call = logged_in(
+        user_with_perms(
+            "observability.view_alertrule",
+            "observability.add_alertrule",
+            "observability.change_alertrule",
+            "observability.delete_alertrule",
+            username="olga",
+        )
+    )
+    supervisors, _ = Group.objects.get_or_create(name="supervisors")
+    form = {
+        "name": "dead letters",
+        "kind": "dead_letters",
+        "workflow": "",
+        "queue": "",
+        "integration": "",
+        "threshold": "1",
+        "window": "",
+        "enabled": "on",
+        "notify_group": str(supervisors.pk),
+    }
+    recording = Recording()
+    response = on_call.post(reverse("config_audit_test:observability_alertrule_add"), form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    rule = AlertRule.objects.get()
+    event = recording.one("config.alertrule.created", actor="olga")
+    assert event.payload["after"]["notify_group"] == "supervisors"
+    assert "created_at" not in event.payload["after"]
+
+    recording = Recording()
+    change_url = reverse("config_audit_test:observability_alertrule_change", args=[rule.pk])
+    response = on_call.post(change_url, form | {"threshold": "5", "enabled": ""})
+    assert response.status_code == 302
+    event = recording.one("config.alertrule.changed", actor="olga")
+    assert event.payload["changed"] == ["enabled", "threshold"]
+    assert before_after(event, "threshold") == (1.0, 5.0)
+
+    viewer = logged_in(user_with_perms("observability.view_alertrule", username="vic"))
+    recording = Recording()
+    assert viewer.post(change_url, form | {"threshold": "99"}).status_code == 403
+    recording.none()
+
+    recording = Recording()
+    delete_url = reverse("config_audit_test:observability_alertrule_delete", args=[rule.pk])
+    assert on_call.post(delete_url, {"post": "yes"}).status_code == 302
+    event = recording.one("config.alertrule.deleted", actor="olga")
+    assert event.payload["before"]["threshold"] == 5.0
+    assert event.instance_id == rule.pk
+    assert not AlertRule.objects.exists()
+
+
+def test_a_config_event_carrying_a_secret_value_is_refused_and_nothing_is_written():
+    from django.db import transaction
+
+    from audit.services import record_config_change
+
+    source = WebhookSource.objects.create(name="carrier")
+    recording = Recording()
+    with pytest.raises(ValueError, match="secret value"), transaction.atomic():
+        record_config_change(
+            actor=Actor.for_user(UserFactory(username="slip")),
+            channel="admin",
+            kind="webhooksecret",
+            action="rotated",
+            target=source,
+            label="carrier",
+            before=None,
+            after={"secrets": ["whsec_c2VjcmV0"]},
+        )
+    recording.none()
