@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models, router, transaction
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from audit import selectors
 from audit.config_snapshots import default_config_fields, snapshot, stored_snapshot
@@ -187,6 +188,18 @@ class ConfigAuditedAdmin(ConfigShape):
     def config_history_objects(self, obj: models.Model) -> Iterable[models.Model]:
         return [obj]
 
+    def _stored_versions(self, obj: models.Model) -> list[dict[str, Any]]:
+        """simple-history's stored versions, where the model keeps them: linked below the log
+        (their read-only pages stay), the log being the record shown first."""
+        history = getattr(obj, "history", None)
+        if history is None or not hasattr(self, "history_form_view"):
+            return []
+        name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_simple_history"
+        return [
+            {"record": record, "url": reverse(name, args=[obj.pk, record.history_id])}
+            for record in history.select_related("history_user").order_by("-history_id")[:20]
+        ]
+
     def history_view(self, request, object_id, extra_context=None):
         """The object's configuration events from the log, newest first: who, when, through
         which channel, and each changed field from -> to. Readable by whoever may view it."""
@@ -219,6 +232,7 @@ class ConfigAuditedAdmin(ConfigShape):
             "module_name": str(self.opts.verbose_name_plural).capitalize(),
             "rows": rows,
             "page": page,
+            "versions": self._stored_versions(obj),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name

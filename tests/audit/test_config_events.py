@@ -424,6 +424,7 @@ def test_a_trigger_binding_added_and_changed_in_its_event_type_is_one_event_each
             "integrations.change_eventtype",
             "integrations.add_triggerbinding",
             "integrations.change_triggerbinding",
+            "integrations.delete_triggerbinding",
             username="tess",
         )
     )
@@ -457,6 +458,19 @@ def test_a_trigger_binding_added_and_changed_in_its_event_type_is_one_event_each
     recording.none()
     binding.refresh_from_db()
     assert binding.workflow == "order"
+
+    recording = Recording()
+    response = editor.post(
+        url,
+        _binding_form(
+            event_type, id=str(binding.pk), action="start", workflow="order", DELETE="on"
+        ),
+    )
+    assert response.status_code == 302
+    event = recording.one("config.triggerbinding.deleted", actor="tess")
+    assert (event.instance_id, event.payload["after"]) == (binding.pk, None)
+    assert event.payload["before"]["workflow"] == "order"
+    assert not TriggerBinding.objects.filter(event_type=event_type).exists()
 
 
 def test_a_schedule_created_changed_and_deleted_is_one_event_each():
@@ -551,6 +565,7 @@ def test_a_supervisor_changing_an_sla_is_one_event_and_the_history_page_shows_it
     assert newest < older
     assert "sue" in page
     assert "admin" in page
+    assert 'id="stored-versions"' in page  # simple-history's pages stay, linked below
     assert reviewer.get(
         reverse("admin:approvals_escalationpolicy_history", args=[policy.pk])
     ).status_code in (302, 403)
