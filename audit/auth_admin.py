@@ -6,9 +6,11 @@ The password never enters an event (its field name marks it secret)."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.db import router, transaction
 
 from audit.config_admin import ConfigAuditedAdmin
 
@@ -26,6 +28,25 @@ class AuditedUserAdmin(ConfigAuditedAdmin, UserAdmin):
 
     def config_label(self, obj) -> str:
         return obj.get_username()
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password page, with a `config.user.password_changed` event when the stored
+        password changed: only whether it is usable, never the password or its hash."""
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            user = self.get_object(request, unquote(id))
+            stored_before = user.password if user is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                changed = type(user)._base_manager.get(pk=user.pk)
+                if changed.password != stored_before:
+                    self.record_config(
+                        request,
+                        changed,
+                        action="password_changed",
+                        before={"usable_password": user.has_usable_password()},
+                        after={"usable_password": changed.has_usable_password()},
+                    )
+        return response
 
 
 class AuditedGroupAdmin(ConfigAuditedAdmin, GroupAdmin):

@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.db.models import Max
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from approvals.models import EscalationPolicy
 from audit.models import Event
@@ -631,6 +632,11 @@ def test_a_membership_and_staff_flag_changed_in_one_save_is_one_event_with_both_
     assert not target.is_superuser
     assert set(target.groups.values_list("name", flat=True)) == {"reviewers", "supervisors"}
 
+    history = account_admin.get(reverse("admin:auth_user_history", args=[target.pk]))
+    before, after = json.dumps(["reviewers"]), json.dumps(["reviewers", "supervisors"])
+    shown = f"{escape(before)} &rarr; {escape(after)}"
+    assert shown in history.content.decode()
+
 
 def test_a_group_given_a_permission_is_one_event_with_the_permission_sets():
     group_admin = logged_in(user_with_perms("auth.view_group", "auth.change_group", username="gus"))
@@ -786,3 +792,30 @@ def test_the_event_rolls_back_with_the_change_it_records():
         mint_then_fail()
     recording.none()
     assert not ApiKey.objects.exists()
+
+
+def test_a_password_set_in_admin_is_one_event_that_never_holds_it():
+    account_admin = logged_in(user_with_perms("auth.view_user", "auth.change_user", username="ada"))
+    target = UserFactory(username="tom")
+    url = reverse("admin:auth_user_password_change", args=[target.pk])
+    recording = Recording()
+    response = account_admin.post(
+        url,
+        {
+            "password1": "N3w-horse-battery",
+            "password2": "N3w-horse-battery",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    event = recording.one("config.user.password_changed", actor="ada")
+    assert event.payload["after"] == {"usable_password": True}
+    target.refresh_from_db()
+    assert target.check_password("N3w-horse-battery")
+    _no_secret_in([event], "N3w-horse-battery", target.password)
+
+    # Mismatched passwords change nothing and record nothing.
+    recording = Recording()
+    response = account_admin.post(url, {"password1": "a-Long-pass-1", "password2": "other-pass-2"})
+    assert response.status_code == 200
+    recording.none()
