@@ -31,6 +31,7 @@ from approvals.models import (
     UnassignedTask,
 )
 from approvals.permissions import WORK_PERMISSION
+from audit.config_admin import ConfigAuditedAdmin
 from opscore.actors import Actor
 from opscore.admin_base import (
     ExplainRefusedActionsMixin,
@@ -396,7 +397,8 @@ class EscalationPolicyForm(forms.ModelForm):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(HistoryReadOnlyAdmin):
+class EscalationPolicyAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+    config_fields = EscalationPolicyForm.Meta.fields
     form = EscalationPolicyForm
     list_display = ["workflow", "step", "sla", "reminder_before", "escalate_to", "updated_at"]
     list_select_related = ["escalate_to"]

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit.auth_admin import register_audited_auth_admin
 from audit.models import Event
 from opscore.admin_base import ReadOnlyAdminMixin, json_block
 from privacy import sealing
@@ -28,3 +29,6 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="actor")
     def actor(self, event: Event) -> str:
         return f"{event.actor_kind}:{event.actor_ref}"
+
+
+register_audited_auth_admin()

@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from audit.services import record_config_change
 from integrations import selectors
 from integrations.hashing import advisory_lock_id, canonical_json, key_digest, request_hash
 from integrations.models import (
@@ -42,10 +43,11 @@ from integrations.models import (
     Rejection,
     Schedule,
     TriggerBinding,
+    WebhookSecret,
     WebhookSource,
 )
 from opscore import json_input, request_context
-from opscore.actors import Actor
+from opscore.actors import SYSTEM, Actor
 from opscore.api_errors import Problem, json_input_problem
 from opscore.scrubbing import scrub_secrets
 from privacy import sealing
@@ -856,43 +858,119 @@ def _service_user(integration: Integration):
     return user
 
 
+def api_key_fields(api_key: ApiKey) -> dict[str, Any]:
+    """What a configuration event says of a key: never the key nor its digest, only its
+    public prefix, its name and what it may do."""
+    return {
+        "integration": api_key.integration.name,
+        "name": api_key.name,
+        "prefix": api_key.prefix,
+        "scopes": list(api_key.scopes),
+        "event_types": list(api_key.event_types),
+        "revoked_at": api_key.revoked_at,
+        "replaced_by": api_key.replaced_by.prefix if api_key.replaced_by_id else None,
+    }
+
+
+def _record_api_key(
+    *,
+    api_key: ApiKey,
+    actor: Actor,
+    channel: str,
+    action: str,
+    before: dict[str, Any] | None,
+) -> None:
+    record_config_change(
+        actor=actor,
+        channel=channel,
+        kind="apikey",
+        action=action,
+        target=api_key,
+        label=f"key {api_key.prefix} of {api_key.integration.name}",
+        before=before,
+        after=api_key_fields(api_key),
+    )
+
+
+def _mint_api_key(
+    *, integration: Integration, scopes: list[str], event_types: list[str], name: str
+) -> tuple[ApiKey, str]:
+    _service_user(integration)
+    prefix = secrets.token_hex(4)
+    plaintext = f"opk_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        integration=integration,
+        name=name,
+        prefix=prefix,
+        digest=key_digest(plaintext),
+        scopes=list(scopes),
+        event_types=list(event_types),
+    )
+    return api_key, plaintext
+
+
 def create_api_key(
     *,
     integration: Integration,
     scopes: list[str],
     event_types: list[str],
     name: str = "",
+    actor: Actor = SYSTEM,
+    channel: str = "system",
 ) -> tuple[ApiKey, str]:
-    """Mint a key; the plaintext is returned once and only its digest is stored."""
+    """Mint a key; the plaintext is returned once and only its digest is stored. One
+    `config.apikey.created` event, naming the key by its prefix."""
     with transaction.atomic():
-        _service_user(integration)
-        prefix = secrets.token_hex(4)
-        plaintext = f"opk_{prefix}_{secrets.token_urlsafe(32)}"
-        api_key = ApiKey.objects.create(
-            integration=integration,
-            name=name,
-            prefix=prefix,
-            digest=key_digest(plaintext),
-            scopes=list(scopes),
-            event_types=list(event_types),
+        api_key, plaintext = _mint_api_key(
+            integration=integration, scopes=scopes, event_types=event_types, name=name
+        )
+        _record_api_key(
+            api_key=api_key, actor=actor, channel=channel, action="created", before=None
         )
     return api_key, plaintext
 
 
-def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+def rename_api_key(
+    *, api_key: ApiKey, name: str, actor: Actor = SYSTEM, channel: str = "system"
+) -> ApiKey:
+    """Change a key's label, the one thing about a live key edited in place."""
     with transaction.atomic():
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+        locked = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        if locked.name == name:
+            return locked
+        before = api_key_fields(locked)
+        locked.name = name
+        locked.save(update_fields=["name"])
+        _record_api_key(
+            api_key=locked, actor=actor, channel=channel, action="changed", before=before
         )
+    return locked
+
+
+def revoke_api_key(*, api_key: ApiKey, actor: Actor = SYSTEM, channel: str = "system") -> ApiKey:
+    """Stop a key at once; revoking a revoked key changes (and records) nothing."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            before = api_key_fields(locked)
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            _record_api_key(
+                api_key=locked, actor=actor, channel=channel, action="revoked", before=before
+            )
     api_key.refresh_from_db()
     return api_key
 
 
-def rotate_api_key(*, api_key: ApiKey) -> tuple[ApiKey, str]:
-    """Replace a key with a new one of the same scopes; the old one stops working at once."""
+def rotate_api_key(
+    *, api_key: ApiKey, actor: Actor = SYSTEM, channel: str = "system"
+) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same scopes; the old one stops working at once.
+    One `config.apikey.rotated` event on the old key, naming the new one by its prefix."""
     with transaction.atomic():
-        old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        new, plaintext = create_api_key(
+        old = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        before = api_key_fields(old)
+        new, plaintext = _mint_api_key(
             integration=old.integration,
             scopes=old.scopes,
             event_types=old.event_types,
@@ -901,7 +979,63 @@ def rotate_api_key(*, api_key: ApiKey) -> tuple[ApiKey, str]:
         old.revoked_at = old.revoked_at or timezone.now()
         old.replaced_by = new
         old.save(update_fields=["revoked_at", "replaced_by"])
+        _record_api_key(api_key=old, actor=actor, channel=channel, action="rotated", before=before)
     return new, plaintext
+
+
+def ensure_integration(
+    *, name: str, actor: Actor = SYSTEM, channel: str = "system"
+) -> tuple[Integration, bool]:
+    """The integration named `name`, created (and recorded) if missing."""
+    with transaction.atomic():
+        integration, created = Integration.objects.get_or_create(name=name)
+        if created:
+            record_config_change(
+                actor=actor,
+                channel=channel,
+                kind="integration",
+                action="created",
+                target=integration,
+                label=integration.name,
+                before=None,
+                after={"name": integration.name, "is_active": integration.is_active},
+            )
+    return integration, created
+
+
+# --- webhook secrets -----------------------------------------------------------------------
+
+
+def _active_secret_ids(source: WebhookSource) -> list[int]:
+    return list(
+        WebhookSecret.objects.filter(source=source, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def add_webhook_secret(
+    *, source: WebhookSource, actor: Actor = SYSTEM, channel: str = "system"
+) -> WebhookSecret:
+    """A new active secret for `source`, next to those already active (rotation: the sender
+    moves over, then the old one is deactivated). One `config.webhooksecret.created` event
+    (the source's first active secret) or `...rotated` (it had some); the event names the
+    secrets by id, never by value."""
+    with transaction.atomic():
+        WebhookSource.objects.select_for_update().get(pk=source.pk)
+        active_before = _active_secret_ids(source)
+        secret = WebhookSecret.objects.create(source=source, secret=new_webhook_secret())
+        record_config_change(
+            actor=actor,
+            channel=channel,
+            kind="webhooksecret",
+            action="rotated" if active_before else "created",
+            target=source,
+            label=f"secrets of {source.name}",
+            before={"active_secrets": active_before},
+            after={"active_secrets": _active_secret_ids(source), "added": secret.pk},
+        )
+    return secret
 
 
 # --- admin: manual start and re-delivery ---------------------------------------------------
@@ -1026,9 +1160,31 @@ def sync_schedule(*, schedule: Schedule) -> Schedule:
     return schedule
 
 
-def delete_schedule(*, schedule: Schedule) -> None:
-    """Remove the trigger and the django-q2 schedule that ticks it, together."""
+def schedule_fields(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "name": schedule.name,
+        "event_type": schedule.event_type.name,
+        "cron": schedule.cron,
+        "payload": schedule.payload,
+        "correlation_key": schedule.correlation_key,
+        "is_active": schedule.is_active,
+    }
+
+
+def delete_schedule(*, schedule: Schedule, actor: Actor = SYSTEM, channel: str = "system") -> None:
+    """Remove the trigger and the django-q2 schedule that ticks it, together; one
+    `config.schedule.deleted` event."""
     with transaction.atomic():
+        record_config_change(
+            actor=actor,
+            channel=channel,
+            kind="schedule",
+            action="deleted",
+            target=schedule,
+            label=schedule.name,
+            before=schedule_fields(schedule),
+            after=None,
+        )
         q_schedule = schedule.q_schedule
         schedule.delete()
         if q_schedule is not None:
@@ -1144,12 +1300,17 @@ __all__ = [
     "Caller",
     "IngestResult",
     "SchemaError",
+    "add_webhook_secret",
     "check_schema",
     "create_api_key",
+    "delete_schedule",
+    "ensure_integration",
     "fire_schedule",
     "ingest_event",
     "ingest_webhook",
     "redeliver_inbound_event",
+    "rename_api_key",
+    "revoke_api_key",
     "rotate_api_key",
     "start_manually",
     "sync_schedule",
