@@ -117,6 +117,8 @@ class AlertDelivery(models.Model):
     transition = models.CharField(max_length=20, choices=AlertTransition.choices)
     message_id = models.CharField(max_length=100, unique=True)
     recipients = models.JSONField(default=list, blank=True, help_text="Email addresses.")
+    # The notice as it was at the transition, so every attempt sends the same body.
+    payload = models.JSONField(default=dict)
     created_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

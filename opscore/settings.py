@@ -373,6 +373,12 @@ OPSCORE_CARRIER_URL = os.environ.get("OPSCORE_CARRIER_URL", "http://127.0.0.1:80
 OPSCORE_PAYMENTS_URL = os.environ.get("OPSCORE_PAYMENTS_URL", "http://127.0.0.1:8026/payments")
 OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECONDS", "10"))
 
+# Alerts: where the signed alert webhook goes (unset: email only), its Standard Webhooks
+# secret (whsec_...), and how many times a notice is tried before it is given up.
+OPSCORE_ALERT_WEBHOOK_URL = os.environ.get("OPSCORE_ALERT_WEBHOOK_URL", "")
+OPSCORE_ALERT_WEBHOOK_SECRET = os.environ.get("OPSCORE_ALERT_WEBHOOK_SECRET", "")
+OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS = env_int("OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
