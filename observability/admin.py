@@ -47,11 +47,20 @@ class AlertRuleAdmin(HistoryReadOnlyAdmin):
         return actions
 
 
-class AlertDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class AlertDeliveryInline(admin.TabularInline):
     model = AlertDelivery
     fields = ["channel", "transition", "message_id", "attempts", "sent_at", "last_error"]
     readonly_fields = fields
     extra = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Alert)
