@@ -83,7 +83,7 @@ def apply_finding(*, rule: AlertRule, finding: Finding, now: datetime) -> str:
     """
     with transaction.atomic():
         rule = (
-            AlertRule.objects.select_for_update()
+            AlertRule.objects.select_for_update(of=("self",))
             .select_related("notify_group", "queue")
             .get(pk=rule.pk)
         )
@@ -138,7 +138,9 @@ def acknowledge_alert(*, alert: Alert, user) -> Alert:
     if not user.has_perm(ACKNOWLEDGE_PERMISSION):
         raise PermissionDenied("acknowledging an alert needs observability.acknowledge_alert")
     with transaction.atomic():
-        locked = Alert.objects.select_for_update().select_related("rule").get(pk=alert.pk)
+        locked = (
+            Alert.objects.select_for_update(of=("self",)).select_related("rule").get(pk=alert.pk)
+        )
         if locked.resolved_at is not None:
             raise AlertError(f"{locked} is resolved: nothing to acknowledge")
         if locked.acknowledged_at is not None:
