@@ -11,6 +11,7 @@ from approvals.services import seed_reference_policies
 from decisions.services import seed_reference_rulesets
 from integrations.models import Integration, WebhookSecret, WebhookSource
 from integrations.services import new_webhook_secret, seed_reference_event_types
+from observability.alerts.seed import seed_default_alert_rules
 from opscore.actors import Actor
 from workflows import services
 from workflows.models import Invoice, Order
@@ -77,6 +78,19 @@ GROUP_PERMISSIONS = {
         "integrations.view_webhooksource",
         "integrations.add_webhooksecret",
     ],
+    # Who is paged: alert rules are theirs to tune, alerts theirs to acknowledge.
+    "on-call": [
+        "observability.view_alertrule",
+        "observability.add_alertrule",
+        "observability.change_alertrule",
+        "observability.view_alert",
+        "observability.acknowledge_alert",
+        "observability.view_alertdelivery",
+        "observability.view_checkrun",
+        "workflows.view_execution",
+        "workflows.change_execution",
+        "audit.view_event",
+    ],
 }
 USERS = [
     # username, groups, superuser
@@ -89,6 +103,7 @@ USERS = [
     ("requester", [], False),
     ("author", ["rule authors"], False),
     ("publisher", ["publishers"], False),
+    ("oncall", ["on-call"], False),
 ]
 ORDERS = [
     {"postcode": "AB1 2CD", "weight_kg": 2.5, "value": 120},
@@ -178,6 +193,7 @@ def seed_demo(*, password: str) -> SeedReport:
         )
         invoices_created += 1
     _seed_demo_integrations()
+    seed_default_alert_rules()
     return SeedReport(
         users_created=users_created,
         orders_created=orders_created,

@@ -459,3 +459,15 @@ def test_two_evaluators_at_once_open_one_alert_and_owe_one_notice(live_db, setti
     assert Alert.objects.filter(rule=rule).count() == 1
     assert AlertDelivery.objects.filter(alert__rule=rule).count() == 1
     assert Event.objects.filter(type="alert.opened").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_demo_seeds_one_rule_per_kind_for_on_call_once():
+    from observability.alerts.seed import seed_default_alert_rules
+
+    created = seed_default_alert_rules()
+    again = seed_default_alert_rules()
+
+    assert (created, again) == (AlertRule.objects.count(), 0)
+    assert set(AlertRule.objects.values_list("kind", flat=True)) == set(AlertKind.values)
+    assert set(AlertRule.objects.values_list("notify_group__name", flat=True)) == {"on-call"}
