@@ -378,6 +378,11 @@ OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECOND
 OPSCORE_ALERT_WEBHOOK_URL = os.environ.get("OPSCORE_ALERT_WEBHOOK_URL", "")
 OPSCORE_ALERT_WEBHOOK_SECRET = os.environ.get("OPSCORE_ALERT_WEBHOOK_SECRET", "")
 OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS = env_int("OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)
+if OPSCORE_ALERT_WEBHOOK_URL and not OPSCORE_ALERT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "OPSCORE_ALERT_WEBHOOK_URL is set: OPSCORE_ALERT_WEBHOOK_SECRET must be a Standard "
+        "Webhooks secret (whsec_<base64>) so receivers can verify the alerts"
+    )
 
 LOGGING = {
     "version": 1,
