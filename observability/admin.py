@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from integrations.models import Integration
 from observability.alerts.services import ACKNOWLEDGE_PERMISSION, AlertError, acknowledge_alert
 from observability.models import Alert, AlertDelivery, AlertRule, CheckRun
 from opscore.admin_base import (
@@ -16,25 +18,52 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     json_block,
 )
+from workflows import registry
+
+
+class AlertRuleForm(forms.ModelForm):
+    """Names in a rule's scope must name something: a typo would otherwise fail the rule's
+    evaluation every minute, or silently match nothing."""
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name",
+            "kind",
+            "enabled",
+            "workflow",
+            "queue",
+            "integration",
+            "threshold",
+            "window",
+            "notify_group",
+        ]
+
+    def clean_workflow(self) -> str:
+        name = self.cleaned_data["workflow"]
+        if name:
+            try:
+                registry.get(name)
+            except registry.UnknownWorkflow:
+                known = ", ".join(d.name for d in registry.all_definitions())
+                raise forms.ValidationError(f"no workflow {name!r} (known: {known})") from None
+        return name
+
+    def clean_integration(self) -> str:
+        name = self.cleaned_data["integration"]
+        if name and not Integration.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"no integration {name!r}")
+        return name
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(HistoryReadOnlyAdmin):
+    form = AlertRuleForm
+    fields = AlertRuleForm.Meta.fields
     list_display = ["name", "kind", "scope", "threshold", "window", "enabled", "notify_group"]
     list_filter = ["kind", "enabled"]
     list_select_related = ["queue", "notify_group"]
     search_fields = ["name", "workflow", "integration"]
-    fields = [
-        "name",
-        "kind",
-        "enabled",
-        "workflow",
-        "queue",
-        "integration",
-        "threshold",
-        "window",
-        "notify_group",
-    ]
 
     @admin.display(description="scope")
     def scope(self, rule: AlertRule) -> str:

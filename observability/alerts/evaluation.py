@@ -157,7 +157,14 @@ def sla_breach_rate(rule: AlertRule, now: datetime) -> Finding:
 def _rejections(rule: AlertRule, now: datetime, *, status: int | None) -> Finding:
     """Refused requests last seen in the window, per integration (an aggregated row of
     unauthenticated refusals counts every request it stands for)."""
-    rejections = Rejection.objects.filter(last_seen_at__gt=now - window_of(rule))
+    window = window_of(rule)
+    # An aggregated row is counted whole when last seen in the window; it was opened at most
+    # OPSCORE_REJECTION_WINDOW_SECONDS before its last request, which bounds the indexed
+    # received_at, so the scan stays on the recent rows of a 30-day table.
+    opened_since = now - window - timedelta(seconds=settings.OPSCORE_REJECTION_WINDOW_SECONDS)
+    rejections = Rejection.objects.filter(
+        last_seen_at__gt=now - window, received_at__gt=opened_since
+    )
     if status is not None:
         rejections = rejections.filter(status=status)
     if rule.integration:
@@ -172,7 +179,6 @@ def _rejections(rule: AlertRule, now: datetime, *, status: int | None) -> Findin
         key=lambda name: -per_integration[name],
     )
     what = "401 refusal(s)" if status == 401 else "refused request(s)"
-    window = window_of(rule)
     summary = (
         "; ".join(f"{name}: {per_integration[name]} {what}" for name in over[:SHOWN])
         + f" in {window} (alert at {minimum:g})"

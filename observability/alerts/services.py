@@ -8,6 +8,7 @@ serialise on the rule's row lock, and the database keeps one open alert per rule
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from observability.models import Alert, AlertRule, AlertTransition
 from opscore.actors import SYSTEM, Actor
 
 ACKNOWLEDGE_PERMISSION = "observability.acknowledge_alert"
+
+logger = logging.getLogger(__name__)
 
 
 class AlertError(Exception):
@@ -117,6 +120,7 @@ def evaluate_alert_rules(*, now: datetime | None = None) -> EvaluationReport:
                 finding = evaluate(rule, now=now)
             except Exception as error:
                 report.failed[rule.name] = f"{type(error).__name__}: {error}"
+                logger.exception("alert rule %r could not be evaluated", rule.name)
                 continue
         else:
             if not Alert.objects.filter(rule=rule, resolved_at__isnull=True).exists():

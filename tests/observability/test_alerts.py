@@ -471,3 +471,35 @@ def test_the_demo_seeds_one_rule_per_kind_for_on_call_once():
     assert (created, again) == (AlertRule.objects.count(), 0)
     assert set(AlertRule.objects.values_list("kind", flat=True)) == set(AlertKind.values)
     assert set(AlertRule.objects.values_list("notify_group__name", flat=True)) == {"on-call"}
+
+
+@pytest.mark.django_db
+def test_on_call_tunes_a_rule_in_admin_and_a_misnamed_workflow_is_refused(client):
+    rule = AlertRule.objects.create(name="stuck", kind=AlertKind.STUCK_INSTANCES, threshold=1)
+    client.force_login(
+        user_with_perms("observability.view_alertrule", "observability.change_alertrule")
+    )
+    url = reverse("admin:observability_alertrule_change", args=[rule.pk])
+    form = {"name": "stuck", "kind": AlertKind.STUCK_INSTANCES, "enabled": "on"}
+
+    refused = client.post(url, {**form, "workflow": "ordr", "threshold": "5"})
+    saved = client.post(url, {**form, "workflow": "order", "threshold": "5"})
+
+    rule.refresh_from_db()
+    assert refused.status_code == 200
+    assert "no workflow &#x27;ordr&#x27;" in refused.content.decode()
+    assert saved.status_code == 302
+    assert (rule.workflow, rule.threshold) == ("order", 5)
+    assert rule.history.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_scheduled_tasks_evaluate_and_check(clock, webhook_receiver):
+    from observability.alerts import tasks
+
+    AlertRule.objects.create(name="dead", kind=AlertKind.DEAD_LETTERS)
+    _dead_letter({})
+
+    assert tasks.evaluate_alerts().startswith("opened 1, held 0, resolved 0, failed 0")
+    assert tasks.run_consistency_checks() == "verify_audit ok; projection_check ok"
+    assert len(webhook_receiver.payloads()) == 1
