@@ -503,3 +503,40 @@ def test_the_scheduled_tasks_evaluate_and_check(clock, webhook_receiver):
     assert tasks.evaluate_alerts().startswith("opened 1, held 0, resolved 0, failed 0")
     assert tasks.run_consistency_checks() == "verify_audit ok; projection_check ok"
     assert len(webhook_receiver.payloads()) == 1
+
+
+@pytest.mark.worker
+def test_a_real_cluster_keeps_the_silent_cluster_alert_closed_until_it_stops(qcluster):
+    from django.core.cache import cache
+    from django_q.models import Task
+    from django_q.tasks import async_task
+
+    from tests.conftest import wait_until
+
+    cache.clear()  # the cache table outlives transactional tests: no earlier heartbeat
+    rule = AlertRule.objects.create(name="silent", kind=AlertKind.CLUSTER_SILENT)
+    cluster = qcluster()
+
+    def live() -> bool:
+        try:
+            return bool(health.check_cluster())
+        except health.CheckFailed:
+            return False
+
+    assert wait_until(live, timeout=30), cluster.log()
+
+    # The evaluation runs in the cluster's worker, as the schedule's task does.
+    async_task("observability.alerts.tasks.evaluate_alerts")
+    assert wait_until(
+        lambda: Task.objects.filter(func__endswith="evaluate_alerts").exists(), timeout=30
+    ), cluster.log()
+    task = Task.objects.get(func__endswith="evaluate_alerts")
+    assert task.success, task.result
+    assert not Alert.objects.filter(rule=rule).exists(), task.result
+
+    cluster.stop()
+    with time_machine.travel(timezone.now() + timedelta(seconds=130)):
+        report = services.evaluate_alert_rules()
+
+    assert report.opened == ["silent"]
+    assert "heartbeat" in Alert.objects.get(rule=rule).detail["summary"]
