@@ -1,8 +1,8 @@
 """Telling people: an email to the rule's notify group and a signed webhook, per transition.
 
 A delivery row is created in the transaction that opens or resolves the alert (an outbox), one
-per (alert, channel, transition), and sent afterwards under its row lock; a failure is kept
-with a backoff and tried again on the next evaluation, up to
+per (alert, channel, transition), and sent afterwards by whoever claims its attempt; a failure
+is kept with a backoff and tried again on a later evaluation, up to
 OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS. Every attempt of a row carries the same message id (the
 `webhook-id`, the email's Message-ID) and the same body, so a receiver that saw an attempt
 whose answer was lost recognises the retry. Webhooks follow Standard Webhooks: each attempt is
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +32,9 @@ from observability.models import Alert, AlertDelivery, AlertTransition, Delivery
 from workflows.backoff import retry_delay
 
 logger = logging.getLogger(__name__)
+
+# How long one run keeps taking notices before leaving the rest to the next run.
+DELIVERY_BUDGET_SECONDS = 30
 
 SUBJECTS = {
     AlertTransition.OPENED: "[opscore] ALERT {rule}: {summary}",
@@ -147,11 +150,30 @@ def _send_webhook(delivery: AlertDelivery) -> None:
 SENDERS = {DeliveryChannel.EMAIL: _send_email, DeliveryChannel.WEBHOOK: _send_webhook}
 
 
+def _claim(pk: int, *, due: Q, until: datetime) -> AlertDelivery | None:
+    """Take the next attempt of a due notice, or None if another evaluator took it.
+
+    One conditional UPDATE, on every backend (SQLite has no row locks): the attempt is counted
+    and the row is not due again until `until`, so nobody else sends it meanwhile, and if this
+    process dies mid-send the notice is tried again then, under the same message id.
+    """
+    claimed = AlertDelivery.objects.filter(due, pk=pk).update(
+        attempts=F("attempts") + 1, next_attempt_at=until
+    )
+    return AlertDelivery.objects.select_related("alert").get(pk=pk) if claimed else None
+
+
 def deliver_due(*, now: datetime | None = None, batch_size: int = 100) -> DeliveryReport:
-    """Send every owed notice whose next attempt is due, each under its row lock."""
+    """Send every owed notice whose next attempt is due; no lock is held while sending.
+
+    Stops taking new notices after DELIVERY_BUDGET_SECONDS, so a receiver that times out
+    cannot hold the evaluation schedule for long; the rest are sent by the next run.
+    """
     now = now or timezone.now()
+    started = time.monotonic()
     max_attempts = settings.OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS
     due = Q(sent_at__isnull=True, attempts__lt=max_attempts, next_attempt_at__lte=now)
+    claim_for = timedelta(seconds=3 * settings.OPSCORE_HTTP_TIMEOUT_SECONDS + 30)
     pending = list(
         AlertDelivery.objects.filter(due)
         .order_by("next_attempt_at")
@@ -159,33 +181,31 @@ def deliver_due(*, now: datetime | None = None, batch_size: int = 100) -> Delive
     )
     sent = failed = 0
     for pk in pending:
-        with transaction.atomic():
-            delivery = (
-                AlertDelivery.objects.select_for_update(skip_locked=True).filter(due, pk=pk).first()
+        if time.monotonic() - started > DELIVERY_BUDGET_SECONDS:
+            break
+        delivery = _claim(pk, due=due, until=timezone.now() + claim_for)
+        if delivery is None:
+            continue
+        try:
+            SENDERS[delivery.channel](delivery)
+        except Exception as error:  # SMTP or the receiver down: keep the row, back off
+            last_error = f"{type(error).__name__}: {error}"[:2000]
+            AlertDelivery.objects.filter(pk=pk).update(
+                last_error=last_error,
+                next_attempt_at=timezone.now() + retry_delay(attempt=delivery.attempts),
             )
-            if delivery is None:  # another evaluator has it, or sent it meanwhile
-                continue
-            delivery.attempts += 1
-            try:
-                SENDERS[delivery.channel](delivery)
-            except Exception as error:  # SMTP or the receiver down: keep the row, back off
-                delivery.last_error = f"{type(error).__name__}: {error}"[:2000]
-                delivery.next_attempt_at = timezone.now() + retry_delay(attempt=delivery.attempts)
-                delivery.save()
-                failed += 1
-                level = logging.ERROR if delivery.attempts >= max_attempts else logging.WARNING
-                logger.log(
-                    level,
-                    "alert notice %s (%s) attempt %s/%s failed: %s",
-                    delivery.message_id,
-                    delivery.channel,
-                    delivery.attempts,
-                    max_attempts,
-                    delivery.last_error,
-                )
-                continue
-            delivery.sent_at = timezone.now()
-            delivery.last_error = ""
-            delivery.save()
-            sent += 1
+            failed += 1
+            level = logging.ERROR if delivery.attempts >= max_attempts else logging.WARNING
+            logger.log(
+                level,
+                "alert notice %s (%s) attempt %s/%s failed: %s",
+                delivery.message_id,
+                delivery.channel,
+                delivery.attempts,
+                max_attempts,
+                last_error,
+            )
+            continue
+        AlertDelivery.objects.filter(pk=pk).update(sent_at=timezone.now(), last_error="")
+        sent += 1
     return DeliveryReport(sent=sent, failed=failed)

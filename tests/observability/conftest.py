@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,8 @@ class WebhookReceiver:
     verified: list[object] = field(default_factory=list)
     # Status codes to answer with, in order; 200 once they are used up.
     script: list[int] = field(default_factory=list)
+    # Seconds to take before answering (a slow receiver).
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self) -> list[tuple[dict[str, str], bytes]]:
@@ -58,6 +61,7 @@ def webhook_receiver(settings) -> Iterator[WebhookReceiver]:
                 receiver.requests.append((headers, body))
                 receiver.verified.append(verified)
                 status = receiver.script.pop(0) if receiver.script else 200
+            time.sleep(receiver.delay)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -540,3 +540,35 @@ def test_a_real_cluster_keeps_the_silent_cluster_alert_closed_until_it_stops(qcl
 
     assert report.opened == ["silent"]
     assert "heartbeat" in Alert.objects.get(rule=rule).detail["summary"]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_two_deliverers_at_once_send_a_notice_once(live_db, webhook_receiver):
+    webhook_receiver.delay = 0.5  # both deliverers see the notice due before either finishes
+    AlertRule.objects.create(name="dead", kind=AlertKind.DEAD_LETTERS)
+    _dead_letter({})
+    services.apply_finding(
+        rule=AlertRule.objects.get(),
+        finding=services.evaluate(AlertRule.objects.get(), now=timezone.now()),
+        now=timezone.now(),
+    )
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait(timeout=10)
+            reports.append(services.deliver_due())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(report.sent for report in reports) == [0, 1]
+    assert len(webhook_receiver.payloads()) == 1
+    assert AlertDelivery.objects.get().attempts == 1
