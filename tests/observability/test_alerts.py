@@ -572,3 +572,37 @@ def test_two_deliverers_at_once_send_a_notice_once(live_db, webhook_receiver):
     assert sorted(report.sent for report in reports) == [0, 1]
     assert len(webhook_receiver.payloads()) == 1
     assert AlertDelivery.objects.get().attempts == 1
+
+
+@pytest.mark.django_db
+def test_the_alert_admin_pages_render_for_on_call(client, open_alert):
+    from observability.alerts import selectors
+
+    CheckRun.objects.create(
+        name=CheckName.VERIFY_AUDIT,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        ok=True,
+        detail={"checked": 1},
+    )
+    client.force_login(
+        user_with_perms(
+            "observability.view_alertrule",
+            "observability.view_alert",
+            "observability.view_alertdelivery",
+            "observability.view_checkrun",
+        )
+    )
+    rule = open_alert.rule
+    pages = [
+        reverse("admin:observability_alertrule_changelist"),
+        reverse("admin:observability_alertrule_change", args=[rule.pk]),
+        reverse("admin:observability_alertrule_history", args=[rule.pk]),
+        reverse("admin:observability_alert_changelist"),
+        reverse("admin:observability_alert_change", args=[open_alert.pk]),
+        reverse("admin:observability_checkrun_changelist"),
+    ]
+
+    assert [client.get(page).status_code for page in pages] == [200] * len(pages)
+    assert list(selectors.open_alerts()) == [open_alert]
+    assert list(selectors.rules_covering_workflow(workflow="order")) == [rule]
