@@ -9,8 +9,8 @@ What `threshold` and `window` mean per kind (defaults when left blank):
 | kind | threshold | window |
 |---|---|---|
 | dead_letters | dead executions at least (1) | - |
-| cluster_silent | - (bound: OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS) | - |
-| sweeper_stale | - (bound: OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS) | - |
+| cluster_silent | - (bound: OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS) | failing for (2 min) |
+| sweeper_stale | - (bound: OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS) | failing for (2 min) |
 | sla_breach_rate | breached share of the tasks due in the window, over (0.2) | due within (24 h) |
 | rejection_spike | refused requests in the window, at least (50) | last seen within (5 min) |
 | auth_failure_storm | 401 refusals in the window, at least (20) | last seen within (5 min) |
@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.db.models import Count, F, Q, Sum
 
 from approvals.models import ACTIVE_STATUSES, ReviewTask, TaskStatus
@@ -51,6 +52,8 @@ DEFAULT_THRESHOLDS = {
     AlertKind.STUCK_INSTANCES: 1,
 }
 DEFAULT_WINDOWS = {
+    AlertKind.CLUSTER_SILENT: timedelta(minutes=2),
+    AlertKind.SWEEPER_STALE: timedelta(minutes=2),
     AlertKind.SLA_BREACH_RATE: timedelta(hours=24),
     AlertKind.REJECTION_SPIKE: timedelta(minutes=5),
     AlertKind.AUTH_FAILURE_STORM: timedelta(minutes=5),
@@ -97,19 +100,38 @@ def dead_letters(rule: AlertRule, now: datetime) -> Finding:
     )
 
 
-def _readiness(check: Callable[[], str]) -> Finding:
+def _failing_since_key(rule: AlertRule) -> str:
+    return f"opscore:alerts:failing_since:{rule.pk}"
+
+
+def _readiness(rule: AlertRule, now: datetime, check: Callable[[], str]) -> Finding:
+    """The readiness check's verdict, held for the rule's window before it fires.
+
+    A cluster restart, or the first sweep after a start, fails the check for a moment; the
+    alert opens only once it has failed for the whole window. When it started failing is kept
+    in the shared cache, so every evaluator (any cluster, the command) agrees.
+    """
+    key = _failing_since_key(rule)
     try:
-        return Finding(firing=False, summary=check())
+        summary = check()
     except CheckFailed as failure:
-        return Finding(firing=True, summary=str(failure))
+        since = cache.get_or_set(key, now, timeout=None)
+        held = now - since
+        return Finding(
+            firing=held >= window_of(rule),
+            summary=str(failure),
+            detail={"failing_since": since.isoformat(), "failing_seconds": held.total_seconds()},
+        )
+    cache.delete(key)
+    return Finding(firing=False, summary=summary)
 
 
 def cluster_silent(rule: AlertRule, now: datetime) -> Finding:
-    return _readiness(check_cluster)
+    return _readiness(rule, now, check_cluster)
 
 
 def sweeper_stale(rule: AlertRule, now: datetime) -> Finding:
-    return _readiness(check_sweeper)
+    return _readiness(rule, now, check_sweeper)
 
 
 def sla_breach_rate(rule: AlertRule, now: datetime) -> Finding:

@@ -147,13 +147,13 @@ CASES = {
         clear=lambda state, clock: Execution.objects.update(status=ExecutionStatus.SUCCEEDED),
     ),
     AlertKind.CLUSTER_SILENT: Case(
-        rule={},
+        rule={"window": timedelta(0)},
         prepare=lambda state: _beat(),
         hold=lambda state, clock: clock.shift(timedelta(seconds=130)),  # bound: 120 s
         clear=lambda state, clock: _beat(),
     ),
     AlertKind.SWEEPER_STALE: Case(
-        rule={},
+        rule={"window": timedelta(0)},
         prepare=lambda state: _sweeps_succeeded(),
         hold=lambda state, clock: clock.shift(timedelta(seconds=310)),  # bound: 300 s
         clear=lambda state, clock: _sweeps_succeeded(),
@@ -514,7 +514,9 @@ def test_a_real_cluster_keeps_the_silent_cluster_alert_closed_until_it_stops(qcl
     from tests.conftest import wait_until
 
     cache.clear()  # the cache table outlives transactional tests: no earlier heartbeat
-    rule = AlertRule.objects.create(name="silent", kind=AlertKind.CLUSTER_SILENT)
+    rule = AlertRule.objects.create(
+        name="silent", kind=AlertKind.CLUSTER_SILENT, window=timedelta(0)
+    )
     cluster = qcluster()
 
     def live() -> bool:
@@ -606,3 +608,33 @@ def test_the_alert_admin_pages_render_for_on_call(client, open_alert):
     assert [client.get(page).status_code for page in pages] == [200] * len(pages)
     assert list(selectors.open_alerts()) == [open_alert]
     assert list(selectors.rules_covering_workflow(workflow="order")) == [rule]
+
+
+@pytest.mark.django_db
+def test_a_readiness_alert_opens_only_once_the_check_failed_for_the_whole_window(clock):
+    _beat()
+    rule = AlertRule.objects.create(
+        name="silent", kind=AlertKind.CLUSTER_SILENT, window=timedelta(minutes=2)
+    )
+    clock.shift(timedelta(seconds=130))  # the heartbeat is past its 120 s bound
+
+    failing = services.evaluate_alert_rules()
+    clock.shift(timedelta(seconds=60))
+    still_held_back = services.evaluate_alert_rules()
+    clock.shift(timedelta(seconds=61))
+    opened = services.evaluate_alert_rules()
+
+    assert (failing.opened, still_held_back.opened, opened.opened) == ([], [], ["silent"])
+    assert Alert.objects.get(rule=rule).detail["failing_seconds"] >= 120
+
+
+@pytest.mark.django_db
+def test_the_command_notices_a_silent_cluster_with_no_cluster_running(clock, capsys):
+    from django.core.management import call_command
+
+    AlertRule.objects.create(name="silent", kind=AlertKind.CLUSTER_SILENT, window=timedelta(0))
+
+    call_command("evaluate_alerts")
+
+    assert capsys.readouterr().out.startswith("opened 1, held 0, resolved 0, failed 0")
+    assert "no django-q2 cluster heartbeat" in Alert.objects.get().detail["summary"]
