@@ -120,7 +120,7 @@ def _readiness(rule: AlertRule, now: datetime, check: Callable[[], str]) -> Find
         return Finding(
             firing=held >= window_of(rule),
             summary=str(failure),
-            detail={"failing_since": since.isoformat(), "failing_seconds": held.total_seconds()},
+            detail={"failing_since": since.isoformat()},
         )
     cache.delete(key)
     return Finding(firing=False, summary=summary)
