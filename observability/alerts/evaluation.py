@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from approvals.models import ACTIVE_STATUSES, ReviewTask, TaskStatus
 from integrations.models import Rejection
@@ -84,19 +84,31 @@ def _definitions(rule: AlertRule) -> list[WorkflowDefinition]:
 
 
 def dead_letters(rule: AlertRule, now: datetime) -> Finding:
-    dead = Execution.objects.filter(status=ExecutionStatus.DEAD)
-    if rule.workflow:
-        model = registry.get(rule.workflow).model
-        dead = dead.filter(instance_type=ContentType.objects.get_for_model(model))
-    by_step = list(
-        dead.values("step").annotate(count=Count("id")).order_by("-count", "step")[:SHOWN]
-    )
-    total = dead.count()
+    """Dead executions whose instance still waits on them (it is at the version that
+    scheduled them); one an operator has since dealt with (cancelled, abandoned, retried to
+    success) no longer counts, so the alert resolves when the last one is handled."""
+    by_step: dict[str, int] = {}
+    for definition in _definitions(rule):
+        model = definition.model
+        waiting = model.objects.filter(
+            pk=OuterRef("instance_id"), version=OuterRef("instance_version")
+        )
+        rows = (
+            Execution.objects.filter(
+                status=ExecutionStatus.DEAD, instance_type=ContentType.objects.get_for_model(model)
+            )
+            .filter(Exists(waiting))
+            .values("step")
+            .annotate(count=Count("id"))
+        )
+        for row in rows:
+            by_step[f"{definition.name}.{row['step']}"] = row["count"]
+    total = sum(by_step.values())
     minimum = threshold_of(rule)
     return Finding(
         firing=total >= minimum,
         summary=f"{total} execution(s) in the dead letter (alert at {minimum:g})",
-        detail={"dead": total, "by_step": {row["step"]: row["count"] for row in by_step}},
+        detail={"dead": total, "by_step": by_step},
     )
 
 

@@ -35,7 +35,7 @@ from observability.models import (
     CheckRun,
 )
 from opscore import health
-from opscore.actors import SYSTEM
+from opscore.actors import SYSTEM, Actor
 from tests.factories import UserFactory, order_in_review, start_order, user_with_perms
 from workflows import engine
 from workflows.models import Execution
@@ -135,6 +135,10 @@ def _dead_letter(state: dict, clock=None) -> None:
     Execution.objects.filter(step="policy.check").update(status=ExecutionStatus.DEAD)
 
 
+def _supervisor():
+    return user_with_perms("workflows.cancel_order", "workflows.view_order")
+
+
 def _overdue_task(state: dict, clock) -> None:
     order_in_review()
     ReviewTask.objects.update(due_at=timezone.now() - timedelta(minutes=10))
@@ -144,7 +148,10 @@ CASES = {
     AlertKind.DEAD_LETTERS: Case(
         rule={"workflow": "order"},
         hold=_dead_letter,
-        clear=lambda state, clock: Execution.objects.update(status=ExecutionStatus.SUCCEEDED),
+        # An operator cancels the order: its dead execution no longer waits for anyone.
+        clear=lambda state, clock: engine.transition(
+            instance=state["order"], name="cancel", actor=Actor.for_user(_supervisor())
+        ),
     ),
     AlertKind.CLUSTER_SILENT: Case(
         rule={"window": timedelta(0)},
