@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -133,7 +134,7 @@ def evaluate_alert_rules(*, now: datetime | None = None) -> EvaluationReport:
     return report
 
 
-def acknowledge_alert(*, alert: Alert, user) -> Alert:
+def acknowledge_alert(*, alert: Alert, user: AbstractBaseUser) -> Alert:
     """Someone on call has seen the alert: who and when, recorded in the log.
 
     Needs `observability.acknowledge_alert`; a resolved or already acknowledged alert is
