@@ -1,7 +1,8 @@
 """Appending to the event log and anchoring it.
 
-Two writers only: the workflow engine records transitions through `append_event`, and every
-change of configuration is recorded through `record_config_change`.
+Three writers only: the workflow engine records transitions through `append_event`, every
+change of configuration is recorded through `record_config_change`, and the observability
+layer's alerts (opened, resolved, acknowledged) through `record_alert_event`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,35 @@ def record_config_change(
             "after": after_fields,
             "changed": changed,
         },
+    )
+
+
+ALERT_ACTIONS = frozenset({"opened", "resolved", "acknowledged"})
+
+
+def record_alert_event(
+    *,
+    actor: Actor,
+    action: str,
+    alert: models.Model,
+    rule: str,
+    kind: str,
+    detail: dict[str, Any],
+) -> Event:
+    """Record one step of an alert's life, in the transaction that takes it.
+
+    An alert is neither configuration nor a workflow transition, but who was told what and
+    when (and who acknowledged it) belongs in the same log. The event type is
+    `alert.<action>`; `rule` is the alert rule's name, kept so the record reads after a rename;
+    `detail` is what the evaluation saw (counts, ages, offenders), never a secret.
+    """
+    if action not in ALERT_ACTIONS:
+        raise ValueError(f"unknown alert action {action!r}")
+    return append_event(
+        type=f"alert.{action}",
+        actor=actor,
+        instance=alert,
+        payload={"rule": rule, "kind": kind, "detail": detail},
     )
 
 

@@ -81,6 +81,7 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-opened_at"]
+        permissions = [("acknowledge_alert", "Can acknowledge an alert (on-call)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["rule"],
@@ -91,6 +92,57 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} since {self.opened_at:%Y-%m-%d %H:%M:%S %Z}"
+
+
+class DeliveryChannel(models.TextChoices):
+    EMAIL = "email", "Email to the rule's notify group"
+    WEBHOOK = "webhook", "Signed webhook (OPSCORE_ALERT_WEBHOOK_URL)"
+
+
+class AlertTransition(models.TextChoices):
+    OPENED = "opened", "Opened"
+    RESOLVED = "resolved", "Resolved"
+
+
+class AlertDelivery(models.Model):
+    """One notice owed about one alert's transition on one channel: sent once, retried until then.
+
+    Unique per (alert, channel, transition), so two evaluators or a retry never owe it twice;
+    `message_id` is the webhook-id (and the email's Message-ID) of every attempt, so a receiver
+    that got an attempt whose answer was lost deduplicates the next one.
+    """
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=20, choices=DeliveryChannel.choices)
+    transition = models.CharField(max_length=20, choices=AlertTransition.choices)
+    message_id = models.CharField(max_length=100, unique=True)
+    recipients = models.JSONField(default=list, blank=True, help_text="Email addresses.")
+    # The notice as it was at the transition, so every attempt sends the same body.
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "alert deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alert", "channel", "transition"], name="alert_delivery_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(sent_at__isnull=True),
+                name="alert_delivery_unsent",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.transition} of alert {self.alert_id}"
 
 
 class CheckName(models.TextChoices):

@@ -15,6 +15,7 @@ from integrations.services import (
     new_webhook_secret,
     seed_reference_event_types,
 )
+from observability.alerts.seed import seed_default_alert_rules
 from opscore.actors import Actor
 from privacy import sealing
 from workflows import services
@@ -84,6 +85,19 @@ GROUP_PERMISSIONS = {
         "integrations.view_webhooksource",
         "integrations.add_webhooksecret",
     ],
+    # Who is paged: alert rules are theirs to tune, alerts theirs to acknowledge.
+    "on-call": [
+        "observability.view_alertrule",
+        "observability.add_alertrule",
+        "observability.change_alertrule",
+        "observability.view_alert",
+        "observability.acknowledge_alert",
+        "observability.view_alertdelivery",
+        "observability.view_checkrun",
+        "workflows.view_execution",
+        "workflows.change_execution",
+        "audit.view_event",
+    ],
 }
 USERS = [
     # username, groups, superuser
@@ -96,6 +110,7 @@ USERS = [
     ("requester", [], False),
     ("author", ["rule authors"], False),
     ("publisher", ["publishers"], False),
+    ("oncall", ["on-call"], False),
 ]
 # Customers are made up; their name, email and postcode are sealed as order.received marks
 # them (`manage.py erase_subject ada@example.invalid --reason ...` erases the first).
@@ -226,6 +241,7 @@ def seed_demo(*, password: str) -> SeedReport:
         )
         invoices_created += 1
     _seed_demo_integrations()
+    seed_default_alert_rules()
     return SeedReport(
         users_created=users_created,
         orders_created=orders_created,

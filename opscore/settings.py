@@ -378,6 +378,18 @@ OPSCORE_CARRIER_URL = os.environ.get("OPSCORE_CARRIER_URL", "http://127.0.0.1:80
 OPSCORE_PAYMENTS_URL = os.environ.get("OPSCORE_PAYMENTS_URL", "http://127.0.0.1:8026/payments")
 OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECONDS", "10"))
 
+# Alerts: where the signed alert webhook goes (unset: email only), its Standard Webhooks
+# secret (whsec_...), and how many times a notice is tried before it is given up.
+OPSCORE_ALERT_WEBHOOK_URL = os.environ.get("OPSCORE_ALERT_WEBHOOK_URL", "")
+OPSCORE_ALERT_WEBHOOK_SECRET = os.environ.get("OPSCORE_ALERT_WEBHOOK_SECRET", "")
+OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS = env_int("OPSCORE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)
+if OPSCORE_ALERT_WEBHOOK_URL and not OPSCORE_ALERT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "OPSCORE_ALERT_WEBHOOK_URL is set: OPSCORE_ALERT_WEBHOOK_SECRET must be a Standard "
+        "Webhooks secret (whsec_<base64>) so receivers can verify the alerts"
+    )
+
+
 # Structured logs (opscore/logging_config.py): JSON lines unless asked for the console format,
 # which development (OPSCORE_DEBUG) gets by default.
 OPSCORE_LOG_FORMAT = os.environ.get("OPSCORE_LOG_FORMAT", "").strip().lower() or (

@@ -676,7 +676,6 @@ def test_direct_permissions_and_deactivation_are_one_event():
 # --- the mixin on a model of its own: alert rules ------------------------------------------
 
 
-@pytest.mark.urls("tests.audit.alert_rule_admin_site")
 def test_the_mixin_records_an_alert_rule_created_changed_and_deleted():
     from observability.models import AlertRule
 
@@ -702,7 +701,7 @@ def test_the_mixin_records_an_alert_rule_created_changed_and_deleted():
         "notify_group": str(supervisors.pk),
     }
     recording = Recording()
-    response = on_call.post(reverse("config_audit_test:observability_alertrule_add"), form)
+    response = on_call.post(reverse("admin:observability_alertrule_add"), form)
     assert response.status_code == 302, response.content.decode()[-2000:]
     rule = AlertRule.objects.get()
     event = recording.one("config.alertrule.created", actor="olga")
@@ -710,7 +709,7 @@ def test_the_mixin_records_an_alert_rule_created_changed_and_deleted():
     assert "created_at" not in event.payload["after"]
 
     recording = Recording()
-    change_url = reverse("config_audit_test:observability_alertrule_change", args=[rule.pk])
+    change_url = reverse("admin:observability_alertrule_change", args=[rule.pk])
     response = on_call.post(change_url, form | {"threshold": "5", "enabled": ""})
     assert response.status_code == 302
     event = recording.one("config.alertrule.changed", actor="olga")
@@ -723,7 +722,7 @@ def test_the_mixin_records_an_alert_rule_created_changed_and_deleted():
     recording.none()
 
     recording = Recording()
-    delete_url = reverse("config_audit_test:observability_alertrule_delete", args=[rule.pk])
+    delete_url = reverse("admin:observability_alertrule_delete", args=[rule.pk])
     assert on_call.post(delete_url, {"post": "yes"}).status_code == 302
     event = recording.one("config.alertrule.deleted", actor="olga")
     assert event.payload["before"]["threshold"] == 5.0

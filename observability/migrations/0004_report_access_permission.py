@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('observability', '0001_alert_rules_alerts_check_runs'),
+        ('observability', '0003_alert_and_check_schedules'),
     ]
 
     operations = [

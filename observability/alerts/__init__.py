@@ -1,0 +1,1 @@
+"""Alert rules at work: evaluation per kind, the alert lifecycle, and delivery of notices."""
