@@ -191,6 +191,24 @@ if DATABASES["default"]["ENGINE"] == "opscore.db.sqlite3":
     # Worker tests share the test database with a qcluster subprocess, so it lives in a file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-opscore.sqlite3")}
 
+# Least privilege on PostgreSQL (opscore/db/roles.py): DATABASE_URL is the application's
+# runtime role, which cannot alter, disable or drop what it uses; `migrate` and
+# `createcachetable` connect as the owner role of OPSCORE_MIGRATION_DATABASE_URL instead.
+# Unset: one role does both, as on SQLite.
+OPSCORE_MIGRATION_DATABASE = None
+if os.environ.get("OPSCORE_MIGRATION_DATABASE_URL", "").strip():
+    OPSCORE_MIGRATION_DATABASE = dj_database_url.parse(
+        os.environ["OPSCORE_MIGRATION_DATABASE_URL"].strip()
+    )
+    if OPSCORE_MIGRATION_DATABASE["ENGINE"] != "django.db.backends.postgresql" or any(
+        str(OPSCORE_MIGRATION_DATABASE.get(k) or "") != str(DATABASES["default"].get(k) or "")
+        for k in ("NAME", "HOST", "PORT")
+    ):
+        raise ImproperlyConfigured(
+            "OPSCORE_MIGRATION_DATABASE_URL must be a postgres:// URL naming the same database, "
+            "host and port as DATABASE_URL, with the owner role's credentials"
+        )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: a locked-out username is refused before its password is even checked.
