@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-try:  # OpenSSL's one-shot HMAC, what hmac.digest calls after two checks
+try:  # OpenSSL's HMAC, what the hmac module uses when it can
     import _hashlib
 except ImportError:  # pragma: no cover - CPython without OpenSSL
     _hashlib = None
@@ -57,8 +57,24 @@ def _make_encode() -> Callable[[dict[str, Any]], str]:
 
 
 _encode = _make_encode()
-_hmac_digest = getattr(_hashlib, "hmac_digest", None) or hmac.digest
 _sha256 = hashlib.sha256
+# An HMAC's key setup costs two SHA-256 blocks, more than hashing a short event: keep one
+# keyed state per key and copy it for each event (OpenSSL's HMAC where CPython has it).
+_hmac_new = getattr(_hashlib, "hmac_new", None)
+_hmac_states: dict[bytes, Any] = {}
+
+
+def _hmac_state(key: bytes) -> Any:
+    state = _hmac_states.get(key)
+    if state is None:
+        if len(_hmac_states) > 32:  # keys rotate rarely; tests make many
+            _hmac_states.clear()
+        if _hmac_new is not None:
+            state = _hmac_new(key, digestmod="sha256")
+        else:  # pragma: no cover - CPython without OpenSSL
+            state = hmac.new(key, digestmod=hashlib.sha256)
+        _hmac_states[key] = state
+    return state
 
 
 def canonical_hash(
@@ -97,7 +113,9 @@ def canonical_hash(
     body["key_id"] = key_id
     if key is None:
         raise ValueError(f"audit key {key_id!r} is needed to hash a keyed event")
-    return _hmac_digest(key, _encode(body).encode("utf-8"), "sha256").hex()
+    mac = _hmac_state(key).copy()
+    mac.update(_encode(body).encode("utf-8"))
+    return mac.hexdigest()
 
 
 def event_hash(

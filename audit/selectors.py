@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
 from audit.anchors import Checkpoint
 from audit.hashing import GENESIS_HASH, canonical_hash, canonical_time
@@ -84,10 +86,17 @@ _POSTGRES_ROWS_SQL = """
 
 
 def _canonical_rows(chunk_size: int, *, upto: int | None = None) -> Iterator[list[tuple]]:
-    """Chunks of `_VERIFY_FIELDS` tuples with both times as `canonical_time` strings."""
+    """Chunks of `_VERIFY_FIELDS` tuples, both times as `canonical_time` strings and the
+    payload as its JSON text (decoded by the caller: one step less per row)."""
     if connection.vendor != "postgresql":
+        events = Event.objects.order_by("seq").annotate(
+            payload_text=Cast("payload", output_field=TextField())
+        )
+        if upto is not None:
+            events = events.filter(seq__lte=upto)
+        fields = ["payload_text" if name == "payload" else name for name in _VERIFY_FIELDS]
         chunk = []
-        for row in _rows(chunk_size, upto=upto):
+        for row in events.values_list(*fields).iterator(chunk_size=chunk_size):
             chunk.append((row[0], canonical_time(row[1]), canonical_time(row[2]), *row[3:]))
             if len(chunk) == chunk_size:
                 yield chunk
@@ -95,14 +104,15 @@ def _canonical_rows(chunk_size: int, *, upto: int | None = None) -> Iterator[lis
         if chunk:
             yield chunk
         return
-    # The C scanner json.loads ends in, without its two Python frames (jsonb text has no
-    # surrounding whitespace to strip).
-    scan = json.JSONDecoder().scan_once
-    # A named (server-side) cursor: the server sends chunk_size rows at a time.
-    with connection.chunked_cursor() as cursor:
+    # A named (server-side) cursor: the server sends chunk_size rows at a time. The next chunk
+    # is fetched in a thread while this one is hashed (psycopg lets go of the GIL while it
+    # waits), so the server's time to produce rows hides behind the hashing.
+    with connection.chunked_cursor() as cursor, ThreadPoolExecutor(max_workers=1) as fetcher:
         cursor.execute(_POSTGRES_ROWS_SQL, [upto if upto is not None else 2**63 - 1])
-        while chunk := cursor.fetchmany(chunk_size):
-            yield [(*row[:8], scan(row[8], 0)[0], *row[9:]) for row in chunk]
+        next_chunk = fetcher.submit(cursor.fetchmany, chunk_size)
+        while chunk := next_chunk.result():
+            next_chunk = fetcher.submit(cursor.fetchmany, chunk_size)
+            yield chunk
 
 
 def verify_chain(
@@ -136,6 +146,9 @@ def verify_chain(
     checkpoint_seq = checkpoint.seq if checkpoint is not None else None
     upto = checkpoint_seq if upto_checkpoint else None
     hash_of = canonical_hash
+    # The C scanner json.loads ends in, without its two Python frames (the payload's text
+    # has no surrounding whitespace to strip).
+    decode = json.JSONDecoder().scan_once
     for (
         seq,
         occurred_at,
@@ -183,7 +196,7 @@ def verify_chain(
             instance_id,
             actor_kind,
             actor_ref,
-            payload,
+            decode(payload, 0)[0],
             prev_hash,
             key_id,
             key,
