@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
@@ -104,10 +104,16 @@ def _canonical_rows(chunk_size: int, *, upto: int | None = None) -> Iterator[lis
         if chunk:
             yield chunk
         return
-    # A named (server-side) cursor: the server sends chunk_size rows at a time. The next chunk
-    # is fetched in a thread while this one is hashed (psycopg lets go of the GIL while it
-    # waits), so the server's time to produce rows hides behind the hashing.
-    with connection.chunked_cursor() as cursor, ThreadPoolExecutor(max_workers=1) as fetcher:
+    # A named (server-side) cursor: the server sends chunk_size rows at a time. Inside a
+    # transaction, so it is not WITH HOLD: a holdable cursor opened in autocommit has the
+    # server compute and store the whole result before the first row comes back. The next
+    # chunk is fetched in a thread while this one is hashed (psycopg lets go of the GIL while
+    # it waits), so the server's time to produce rows hides behind the hashing.
+    with (
+        transaction.atomic(using=connection.alias),
+        connection.chunked_cursor() as cursor,
+        ThreadPoolExecutor(max_workers=1) as fetcher,
+    ):
         cursor.execute(_POSTGRES_ROWS_SQL, [upto if upto is not None else 2**63 - 1])
         next_chunk = fetcher.submit(cursor.fetchmany, chunk_size)
         while chunk := next_chunk.result():
