@@ -87,13 +87,28 @@ def _exclusive() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+class CursorBeyondFile(Exception):
+    """The file is shorter than what was delivered: it was replaced or cut."""
+
+
 def _pending_lines(offset: int) -> list[tuple[int, bytes]]:
     """(end offset, line) of every complete line after `offset`."""
     try:
         with anchor_path().open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size < offset:
+                raise CursorBeyondFile(
+                    f"{anchor_path()} has {size} bytes but {offset} were delivered: the file "
+                    f"was replaced or cut; nothing is sent until someone looks "
+                    f"({_cursor_path()} holds the delivered position)"
+                )
             file.seek(offset)
             data = file.read()
     except FileNotFoundError:
+        if offset:
+            raise CursorBeyondFile(
+                f"{anchor_path()} is gone after {offset} bytes were delivered"
+            ) from None
         return []
     lines = []
     position = offset
@@ -143,7 +158,10 @@ def deliver_checkpoints(
     """
     delivered: list[int] = []
     with _exclusive(), httpx.Client(timeout=timeout_seconds) as client:
-        pending = _pending_lines(_read_offset())
+        try:
+            pending = _pending_lines(_read_offset())
+        except CursorBeyondFile as exc:
+            return DeliveryReport([], 0, str(exc))
         for index, (end, line) in enumerate(pending):
             checkpoint = json.loads(line)
             seq = int(checkpoint["seq"])

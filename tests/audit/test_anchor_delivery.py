@@ -28,8 +28,9 @@ SECRET = "whsec_" + "c2VjcmV0LWZvci10aGUtYW5jaG9yLXRlc3RzLTMyYnl0ZXM="
 class AnchorReceiver:
     """Answers `failures` requests with 503 (or drops the connection), then accepts."""
 
-    def __init__(self, *, failures: int = 0) -> None:
+    def __init__(self, *, failures: int = 0, status: int = 503) -> None:
         self.failures = failures
+        self.status = status
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.accepted: list[dict] = []
         receiver = self
@@ -41,7 +42,7 @@ class AnchorReceiver:
                 receiver.requests.append((headers, body))
                 if receiver.failures > 0:
                     receiver.failures -= 1
-                    self.send_response(503)
+                    self.send_response(receiver.status)
                     self.end_headers()
                     return
                 Webhook(SECRET).verify(body, headers)
@@ -142,3 +143,31 @@ def test_an_unreachable_endpoint_leaves_the_checkpoint_pending():
     assert not report.ok
     assert "unreachable" in report.error
     assert (report.delivered, report.pending) == ([], 1)
+
+
+def test_a_refusal_other_than_429_is_not_retried_within_the_run_but_on_the_next():
+    with AnchorReceiver(failures=1, status=400) as server:
+        start_order()
+        write_checkpoint()
+
+        refused = _deliver(server.url, attempts=3)
+        accepted = _deliver(server.url, attempts=3)
+
+    assert "answered 400 (attempt 1 of 3)" in refused.error
+    assert len(server.requests) == 2
+    assert accepted.ok
+    assert len(server.accepted) == 1
+
+
+def test_a_checkpoint_file_shorter_than_what_was_delivered_stops_delivery_loudly():
+    with AnchorReceiver() as server:
+        start_order()
+        write_checkpoint()
+        assert _deliver(server.url).ok
+        anchor_path().write_text("")  # replaced by someone
+
+        report = _deliver(server.url)
+
+    assert not report.ok
+    assert "was replaced or cut" in report.error
+    assert len(server.requests) == 1
