@@ -57,6 +57,8 @@ def _make_encode() -> Callable[[dict[str, Any]], str]:
 
 
 _encode = _make_encode()
+# json's string encoder under ensure_ascii=False (the C one where there is one).
+_string = json.encoder.encode_basestring
 _sha256 = hashlib.sha256
 # An HMAC's key setup costs two SHA-256 blocks, more than hashing a short event: keep one
 # keyed state per key and copy it for each event (OpenSSL's HMAC where CPython has it).
@@ -75,6 +77,41 @@ def _hmac_state(key: bytes) -> Any:
             state = hmac.new(key, digestmod=hashlib.sha256)
         _hmac_states[key] = state
     return state
+
+
+def _id(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
+
+
+def canonical_body(
+    seq: int,
+    occurred_at: str,
+    recorded_at: str,
+    type: str,
+    instance_type_id: int | None,
+    instance_id: int | None,
+    actor_kind: str,
+    actor_ref: str,
+    payload: dict[str, Any],
+    prev_hash: str,
+    key_id: str,
+) -> str:
+    """The hashed text of an event: what `json.dumps` gives for the dict of these fields
+    (`key_id` only when set) with `sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False`, written out in that key order with json's own string encoder.
+
+    Half the cost of building the dict and encoding it, for `verify_chain`'s millions of
+    rows; tests/audit/test_hashing.py holds it to json.dumps byte for byte.
+    """
+    string = _string
+    return (
+        f'{{"actor_kind":{string(actor_kind)},"actor_ref":{string(actor_ref)},'
+        f'"instance_id":{_id(instance_id)},"instance_type_id":{_id(instance_type_id)},'
+        + (f'"key_id":{string(key_id)},' if key_id else "")
+        + f'"occurred_at":{string(occurred_at)},"payload":{_encode(payload)},'
+        f'"prev_hash":{string(prev_hash)},"recorded_at":{string(recorded_at)},'
+        f'"seq":{int.__repr__(seq)},"type":{string(type)}}}'
+    )
 
 
 def canonical_hash(
@@ -96,25 +133,25 @@ def canonical_hash(
     Positional, for `verify_chain`'s loop over millions of rows; `event_hash` is the
     keyword form.
     """
-    body = {
-        "seq": seq,
-        "occurred_at": occurred_at,
-        "recorded_at": recorded_at,
-        "type": type,
-        "instance_type_id": instance_type_id,
-        "instance_id": instance_id,
-        "actor_kind": actor_kind,
-        "actor_ref": actor_ref,
-        "payload": payload,
-        "prev_hash": prev_hash,
-    }
+    encoded = canonical_body(
+        seq,
+        occurred_at,
+        recorded_at,
+        type,
+        instance_type_id,
+        instance_id,
+        actor_kind,
+        actor_ref,
+        payload,
+        prev_hash,
+        key_id,
+    ).encode("utf-8")
     if not key_id:
-        return _sha256(_encode(body).encode("utf-8")).hexdigest()
-    body["key_id"] = key_id
+        return _sha256(encoded).hexdigest()
     if key is None:
         raise ValueError(f"audit key {key_id!r} is needed to hash a keyed event")
     mac = _hmac_state(key).copy()
-    mac.update(_encode(body).encode("utf-8"))
+    mac.update(encoded)
     return mac.hexdigest()
 
 

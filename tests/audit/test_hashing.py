@@ -4,7 +4,9 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from audit.hashing import _encode, canonical_time, event_hash
+import pytest
+
+from audit.hashing import _encode, canonical_body, canonical_time, event_hash
 
 TRICKY = {
     "zeta": [1, 2.5, -0.0, 1e16, 12345678901234567890, None, True],
@@ -13,12 +15,44 @@ TRICKY = {
     "10": "keys sort as text",
     "9": 0.1,
 }
+AT = "2026-11-29T07:00:00.000005+00:00"
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_the_encoding_is_json_dumps_sorted_compact_and_unescaped():
-    expected = json.dumps(TRICKY, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert _encode(TRICKY) == _dumps(TRICKY)
 
-    assert _encode(TRICKY) == expected
+
+@pytest.mark.parametrize("key_id", ["", "k1"])
+@pytest.mark.parametrize(
+    ("instance_type_id", "instance_id", "actor_ref", "type_"),
+    [
+        (None, None, "engine", "workflow.started"),
+        (3, 42, 'José "the reviewer" \\ \n', "config.apikey.rotated"),
+        (0, 2**62, "", "ünïcode.type\u2028"),
+    ],
+)
+def test_the_written_out_body_is_json_dumps_of_the_dict(
+    key_id, instance_type_id, instance_id, actor_ref, type_
+):
+    fields = {
+        "seq": 123456789,
+        "occurred_at": AT,
+        "recorded_at": AT,
+        "type": type_,
+        "instance_type_id": instance_type_id,
+        "instance_id": instance_id,
+        "actor_kind": "user",
+        "actor_ref": actor_ref,
+        "payload": TRICKY,
+        "prev_hash": "f" * 64,
+    }
+    expected = _dumps({**fields, "key_id": key_id} if key_id else fields)
+
+    assert canonical_body(*fields.values(), key_id) == expected
 
 
 def test_an_unkeyed_hash_is_sha256_of_that_encoding():
@@ -36,7 +70,6 @@ def test_an_unkeyed_hash_is_sha256_of_that_encoding():
         "prev_hash": "0" * 64,
     }
     body = {**fields, "occurred_at": canonical_time(at), "recorded_at": canonical_time(at)}
-    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    assert event_hash(**fields) == hashlib.sha256(encoded.encode()).hexdigest()
-    assert canonical_time(at) == "2026-11-29T07:00:00.000005+00:00"
+    assert event_hash(**fields) == hashlib.sha256(_dumps(body).encode()).hexdigest()
+    assert canonical_time(at) == AT
