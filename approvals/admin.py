@@ -31,6 +31,7 @@ from approvals.models import (
     UnassignedTask,
 )
 from approvals.permissions import WORK_PERMISSION
+from audit.config_admin import ConfigAuditedAdmin
 from opscore.actors import Actor
 from opscore.admin_base import (
     ExplainRefusedActionsMixin,
@@ -38,6 +39,7 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     json_block,
 )
+from privacy import sealing
 from workflows import engine, registry
 from workflows.registry import HumanStep
 
@@ -230,7 +232,7 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
     @admin.display(description="context")
     def context_pretty(self, task: ReviewTask) -> str:
         context = self._instance(task).context
-        return json_block(context)
+        return json_block(sealing.reveal(context))
 
     @admin.display(description="automated decision")
     def routing(self, task: ReviewTask) -> str:
@@ -395,7 +397,8 @@ class EscalationPolicyForm(forms.ModelForm):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(HistoryReadOnlyAdmin):
+class EscalationPolicyAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+    config_fields = EscalationPolicyForm.Meta.fields
     form = EscalationPolicyForm
     list_display = ["workflow", "step", "sla", "reminder_before", "escalate_to", "updated_at"]
     list_select_related = ["escalate_to"]

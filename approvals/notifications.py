@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from approvals.models import NotificationKind, ReviewTask, TaskNotification
+from opscore import request_context
 
 SUBJECTS = {
     NotificationKind.REMINDER: "[opscore] Reminder: {title} is due {due}",
@@ -51,7 +52,11 @@ def build_message(notification: TaskNotification) -> EmailMultiAlternatives:
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=notification.recipients,
-        headers={"X-Opscore-Notification": f"{task.pk}:{notification.kind}:{notification.level}"},
+        headers={
+            "X-Opscore-Notification": f"{task.pk}:{notification.kind}:{notification.level}",
+            # The sweep that sent it: its log lines say which deadline it acted on.
+            **request_context.outbound_headers(),
+        },
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return message

@@ -31,6 +31,7 @@ from approvals.models import (
 )
 from approvals.permissions import may_decide
 from opscore.actors import SYSTEM, Actor
+from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.models import WorkflowInstance
 from workflows.registry import Decision, HumanStep
@@ -358,6 +359,8 @@ def _decide(
     channel: dict[str, Any] | None = None,
 ) -> tuple[ReviewTask, WorkflowInstance]:
     user = _require_user(actor)
+    # A reason is recorded in the task, the instance's event and the (uneditable) log.
+    reason = recordable(reason)
     with transaction.atomic():
         locked = _lock(task)
         _require_active(locked)
@@ -457,7 +460,7 @@ def request_information(*, task: ReviewTask, actor: Actor, message: str) -> Revi
         locked = _lock(task)
         _require_active(locked)
         _require_member(locked, user)
-        locked.information_requested = message.strip()
+        locked.information_requested = recordable(message.strip())
         locked.information_requested_at = timezone.now()
         locked.save()
         _record(
@@ -665,7 +668,7 @@ def deliver_notifications(*, batch_size: int = 200) -> tuple[int, int]:
             try:
                 notifications.send(notification)
             except Exception as error:  # SMTP down or refusing: keep the row, try again later
-                notification.last_error = f"{type(error).__name__}: {error}"[:2000]
+                notification.last_error = recordable(f"{type(error).__name__}: {error}")
                 notification.save()
                 failed += 1
                 logger.warning("notification %s not sent: %s", pk, error)

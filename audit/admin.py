@@ -1,7 +1,9 @@
 from django.contrib import admin
 
+from audit.auth_admin import register_audited_auth_admin
 from audit.models import Event
-from opscore.admin_base import ReadOnlyAdminMixin
+from opscore.admin_base import ReadOnlyAdminMixin, json_block
+from privacy import sealing
 
 
 @admin.register(Event)
@@ -14,8 +16,19 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["instance_type"]
     show_full_result_count = False
     date_hierarchy = "recorded_at"
-    readonly_fields = [f.name for f in Event._meta.concrete_fields]
+    # The payload as read (personal values revealed while their key exists, "[erased]"
+    # after), in place of the stored one: the stored one holds only sealed tokens.
+    readonly_fields = [
+        "payload_revealed" if f.name == "payload" else f.name for f in Event._meta.concrete_fields
+    ]
+
+    @admin.display(description="payload")
+    def payload_revealed(self, event: Event) -> str:
+        return json_block(sealing.reveal(event.payload))
 
     @admin.display(description="actor")
     def actor(self, event: Event) -> str:
         return f"{event.actor_kind}:{event.actor_ref}"
+
+
+register_audited_auth_admin()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
-from django.db.models import QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from audit.anchors import Checkpoint
@@ -24,6 +25,45 @@ def instance_timeline(*, instance: models.Model) -> QuerySet[Event]:
         instance_type=ContentType.objects.get_for_model(instance, for_concrete_model=True),
         instance_id=instance.pk,
     ).order_by("seq")
+
+
+CONFIG_EVENT_PREFIX = "config."
+
+
+def config_events_for(*, objects: Iterable[models.Model]) -> QuerySet[Event]:
+    """The configuration events about any of `objects`, newest first: what an object's admin
+    history page lists (a rule set's page also passes its versions, a source its secrets)."""
+    by_type: dict[int, set[int]] = {}
+    for obj in objects:
+        if obj.pk is None:
+            continue
+        content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+        by_type.setdefault(content_type.pk, set()).add(obj.pk)
+    if not by_type:
+        return Event.objects.none()
+    about = Q()
+    for type_id, ids in by_type.items():
+        about |= Q(instance_type_id=type_id, instance_id__in=sorted(ids))
+    return Event.objects.filter(about, type__startswith=CONFIG_EVENT_PREFIX).order_by("-seq")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    before: Any
+    after: Any
+
+
+def config_changes(*, event: Event) -> list[FieldChange]:
+    """Each field a configuration event changed, as it was and as it became (a creation lists
+    every field it set, a deletion every field it had)."""
+    payload = event.payload or {}
+    before = payload.get("before") or {}
+    after = payload.get("after") or {}
+    return [
+        FieldChange(field=name, before=before.get(name), after=after.get(name))
+        for name in payload.get("changed", [])
+    ]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,23 @@ def append_event(
 
 CONFIG_CHANNELS = frozenset({"admin", "api", "command", "migration", "system"})
 
+# The starts of the project's secret formats (API keys, webhook secrets) and of Django's
+# password hashes. A configuration event carrying one is refused: the log cannot be edited to
+# take a leaked secret out again, so a caller's slip must fail loudly, not be recorded.
+SECRET_VALUE_PREFIXES = ("opk_", "whsec_", "pbkdf2_", "argon2", "bcrypt", "scrypt")
+
+
+def _refuse_secret_values(value: Any, *, where: str) -> None:
+    if isinstance(value, str):
+        if value.startswith(SECRET_VALUE_PREFIXES):
+            raise ValueError(f"{where} holds a secret value; record only that it changed")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _refuse_secret_values(item, where=f"{where}.{name}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_secret_values(item, where=f"{where}[{index}]")
+
 
 def record_config_change(
     *,
@@ -83,6 +100,7 @@ def record_config_change(
     """
     if channel not in CONFIG_CHANNELS:
         raise ValueError(f"unknown configuration channel {channel!r}")
+    _refuse_secret_values({"label": label, "before": before, "after": after}, where="event")
     before_fields = normalize_payload(before) if before is not None else None
     after_fields = normalize_payload(after) if after is not None else None
     changed = sorted(

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.config_admin import ADMIN_CHANNEL, ConfigAuditedAdmin
 from decisions import selectors, services
 from decisions.errors import DecisionError
 from decisions.forms import (
@@ -74,7 +75,9 @@ def render_table(table: DecisionTable, **kwargs: Any) -> str:
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(HistoryReadOnlyAdmin):
+class RuleSetAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+    config_kind = services.CONFIG_KIND
+    config_fields = ["slug", "name", "description"]
     list_display = ["slug", "name", "published", "created_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["versions_table"]
@@ -107,14 +110,18 @@ class RuleSetAdmin(HistoryReadOnlyAdmin):
             name=obj.name,
             description=obj.description,
             actor=Actor.for_user(request.user),
+            channel=ADMIN_CHANNEL,
         )
         obj.pk = created.pk
+
+    def config_history_objects(self, obj: RuleSet):
+        return [obj, *obj.versions.all()]
 
     def _each(self, request, queryset, action, done: str) -> None:
         actor = Actor.for_user(request.user)
         for rule_set in queryset:
             try:
-                result = action(rule_set=rule_set, actor=actor)
+                result = action(rule_set=rule_set, actor=actor, channel=ADMIN_CHANNEL)
                 self.message_user(request, done.format(result), messages.SUCCESS)
             except DecisionError as error:
                 self.message_user(request, str(error), messages.ERROR)
@@ -143,7 +150,10 @@ class RuleSetAdmin(HistoryReadOnlyAdmin):
 
 
 @admin.register(RuleSetVersion)
-class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
+class RuleSetVersionAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+    # Only the note is edited through the form; every other change goes through a service.
+    config_kind = services.CONFIG_KIND
+    config_fields = ["note"]
     list_display = ["__str__", "rule_set", "number", "status", "created_by", "published_at"]
     list_filter = ["status", "rule_set"]
     list_select_related = ["rule_set", "created_by"]
@@ -252,6 +262,7 @@ class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
                         table=table,
                         actor=Actor.for_user(request.user),
                         note=settings_form.cleaned_data["note"] or None,
+                        channel=ADMIN_CHANNEL,
                     )
                 except DecisionError as refusal:
                     error = str(refusal)
@@ -306,7 +317,9 @@ class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
         )
         if request.method == "POST":
             try:
-                services.publish_version(version=version, actor=Actor.for_user(request.user))
+                services.publish_version(
+                    version=version, actor=Actor.for_user(request.user), channel=ADMIN_CHANNEL
+                )
             except DecisionError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
@@ -358,7 +371,7 @@ class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
         actor = Actor.for_user(request.user)
         for version in queryset:
             try:
-                action(version=version, actor=actor)
+                action(version=version, actor=actor, channel=ADMIN_CHANNEL)
                 self.message_user(request, done.format(version), messages.SUCCESS)
             except DecisionError as error:
                 self.message_user(request, str(error), messages.ERROR)
@@ -384,7 +397,11 @@ class RuleSetVersionAdmin(HistoryReadOnlyAdmin):
 
     @admin.action(description="Backtest against the last 1000 decisions", permissions=["backtest"])
     def run_backtest(self, request, queryset):
-        self._each(request, queryset, services.run_backtest, "Backtested {}.")
+        def backtest(*, version, actor, channel):
+            # Not a configuration change: a backtest changes nothing about how work is done.
+            return services.run_backtest(version=version, actor=actor)
+
+        self._each(request, queryset, backtest, "Backtested {}.")
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
+from audit.services import record_config_change
 from decisions import selectors
 from decisions.errors import DecisionError, LifecycleError
 from decisions.evaluation import Evaluation, evaluate_model
@@ -28,6 +29,7 @@ from decisions.models import (
 from decisions.reference import REFERENCE_RULE_SETS
 from decisions.tables import DecisionTable, check_table, content_digest, from_jdm, to_jdm
 from opscore.actors import Actor
+from opscore.scrubbing import recordable
 
 PUBLISH_PERMISSION = "decisions.publish_ruleset"
 AUTHOR_PERMISSION = "decisions.author_ruleset"
@@ -53,11 +55,56 @@ def _tracked(version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
     return version
 
 
+# --- the record of configuration changes ---------------------------------------------------
+# Every lifecycle step is one `config.ruleset.<action>` event in its own transaction. `channel`
+# says where the person acted (admin, api, command); seeding and tests call as the system.
+
+CONFIG_KIND = "ruleset"
+
+
+def _version_fields(version: RuleSetVersion) -> dict[str, Any]:
+    return {
+        "version": version.number,
+        "status": version.status,
+        "note": version.note,
+        "content_digest": version.content_digest,
+        "rules": len(from_jdm(version.content).rows),
+    }
+
+
+def _record(
+    *,
+    actor: Actor,
+    channel: str,
+    action: str,
+    target: RuleSet | RuleSetVersion,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    label = (
+        f"{target.rule_set.slug} v{target.number}"
+        if isinstance(target, RuleSetVersion)
+        else target.slug
+    )
+    record_config_change(
+        actor=actor,
+        channel=channel,
+        kind=CONFIG_KIND,
+        action=action,
+        target=target,
+        label=label,
+        before=before,
+        after=after,
+    )
+
+
 # --- authoring ---------------------------------------------------------------------------
 
 
-def create_ruleset(*, slug: str, name: str, description: str = "", actor: Actor) -> RuleSet:
-    """A new rule set with an empty draft version 1 to fill in."""
+def create_ruleset(
+    *, slug: str, name: str, description: str = "", actor: Actor, channel: str = "system"
+) -> RuleSet:
+    """A new rule set with an empty draft version 1 to fill in; one `created` event."""
     with transaction.atomic():
         rule_set = RuleSet(slug=slug, name=name, description=description)
         rule_set._history_user = actor.user
@@ -73,10 +120,20 @@ def create_ruleset(*, slug: str, name: str, description: str = "", actor: Actor)
             ),
             actor,
         ).save()
+        _record(
+            actor=actor,
+            channel=channel,
+            action="created",
+            target=rule_set,
+            before=None,
+            after={"slug": slug, "name": name, "description": description, "draft": 1},
+        )
     return rule_set
 
 
-def create_draft(*, rule_set: RuleSet, actor: Actor, note: str = "") -> RuleSetVersion:
+def create_draft(
+    *, rule_set: RuleSet, actor: Actor, note: str = "", channel: str = "system"
+) -> RuleSetVersion:
     """A new draft starting from the published version's table (or an empty one); a person
     needs `decisions.author_ruleset`."""
     _require_any(actor, AUTHOR_PERMISSION, doing="author rule set drafts")
@@ -97,11 +154,27 @@ def create_draft(*, rule_set: RuleSet, actor: Actor, note: str = "") -> RuleSetV
             actor,
         )
         version.save()
+        _record(
+            actor=actor,
+            channel=channel,
+            action="draft_created",
+            target=version,
+            before=None,
+            after={
+                **_version_fields(version),
+                "from_version": published.number if published else None,
+            },
+        )
     return version
 
 
 def save_draft_table(
-    *, version: RuleSetVersion, table: DecisionTable, actor: Actor, note: str | None = None
+    *,
+    version: RuleSetVersion,
+    table: DecisionTable,
+    actor: Actor,
+    note: str | None = None,
+    channel: str = "system",
 ) -> RuleSetVersion:
     """Replace a draft's table; refuses (MalformedRuleSet) anything zen would not compile, and
     a person without `decisions.author_ruleset` (LifecycleError)."""
@@ -111,16 +184,31 @@ def save_draft_table(
         locked = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.DRAFT:
             raise LifecycleError(f"{locked} is not a draft: only drafts can be edited")
+        before = _version_fields(locked)
         locked.content = to_jdm(table)
         locked.content_digest = content_digest(locked.content)
         if note is not None:
             locked.note = note
         _tracked(locked, actor).save()
+        after = _version_fields(locked)
+        if after != before:
+            _record(
+                actor=actor,
+                channel=channel,
+                action="draft_edited",
+                target=locked,
+                before=before,
+                after=after,
+            )
     return locked
 
 
 def submit_for_review(
-    *, version: RuleSetVersion, actor: Actor, backtest_size: int = DEFAULT_BACKTEST_SIZE
+    *,
+    version: RuleSetVersion,
+    actor: Actor,
+    backtest_size: int = DEFAULT_BACKTEST_SIZE,
+    channel: str = "system",
 ) -> RuleSetVersion:
     """Freeze a draft for review and store its backtest against recent decisions; a person
     needs `decisions.submit_ruleset`."""
@@ -130,15 +218,26 @@ def submit_for_review(
         if locked.status != VersionStatus.DRAFT:
             raise LifecycleError(f"{locked} is not a draft")
         check_table(from_jdm(locked.content))
+        before = _version_fields(locked)
         locked.status = VersionStatus.IN_REVIEW
         locked.submitted_by = _user(actor)
         locked.submitted_at = timezone.now()
         _tracked(locked, actor).save()
-        run_backtest(version=locked, actor=actor, last=backtest_size)
+        backtest = run_backtest(version=locked, actor=actor, last=backtest_size)
+        _record(
+            actor=actor,
+            channel=channel,
+            action="submitted",
+            target=locked,
+            before=before,
+            after={**_version_fields(locked), "backtest_changed": backtest.changed},
+        )
     return locked
 
 
-def return_to_draft(*, version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
+def return_to_draft(
+    *, version: RuleSetVersion, actor: Actor, channel: str = "system"
+) -> RuleSetVersion:
     """A reviewer (a publisher) or an author sends a version back for changes."""
     _require_any(
         actor, AUTHOR_PERMISSION, PUBLISH_PERMISSION, doing="send rule set versions back to draft"
@@ -147,8 +246,17 @@ def return_to_draft(*, version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
         locked = RuleSetVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != VersionStatus.IN_REVIEW:
             raise LifecycleError(f"{locked} is not in review")
+        before = _version_fields(locked)
         locked.status = VersionStatus.DRAFT
         _tracked(locked, actor).save()
+        _record(
+            actor=actor,
+            channel=channel,
+            action="returned_to_draft",
+            target=locked,
+            before=before,
+            after=_version_fields(locked),
+        )
     return locked
 
 
@@ -174,7 +282,9 @@ def version_authors(*, version: RuleSetVersion) -> set[int]:
     return authors
 
 
-def publish_version(*, version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
+def publish_version(
+    *, version: RuleSetVersion, actor: Actor, channel: str = "system"
+) -> RuleSetVersion:
     """Publish a reviewed version, retiring the one it replaces, in one transaction.
 
     Four-eyes: the publisher holds `decisions.publish_ruleset` and neither wrote nor
@@ -192,12 +302,22 @@ def publish_version(*, version: RuleSetVersion, actor: Actor) -> RuleSetVersion:
                 f"{actor.ref} wrote or submitted {locked} and cannot also publish it "
                 "(four-eyes rule)"
             )
-        _retire_published(rule_set_id=locked.rule_set_id, actor=actor, now=now)
+        before = {**_version_fields(locked), "published_version": None}
+        replaced = _retire_published(rule_set_id=locked.rule_set_id, actor=actor, now=now)
+        before["published_version"] = replaced.number if replaced else None
         locked.status = VersionStatus.PUBLISHED
         locked.published_by = actor.user
         locked.published_at = now
         locked.retired_at = None
         _tracked(locked, actor).save()
+        _record(
+            actor=actor,
+            channel=channel,
+            action="published",
+            target=locked,
+            before=before,
+            after={**_version_fields(locked), "published_version": locked.number},
+        )
     return locked
 
 
@@ -214,7 +334,7 @@ def _retire_published(*, rule_set_id: int, actor: Actor, now: datetime) -> RuleS
     return current
 
 
-def retire_ruleset(*, rule_set: RuleSet, actor: Actor) -> RuleSetVersion:
+def retire_ruleset(*, rule_set: RuleSet, actor: Actor, channel: str = "system") -> RuleSetVersion:
     """Retire the published version: decision steps on this rule set fail until one is
     published or rolled back to."""
     _require_publisher(actor)
@@ -223,10 +343,18 @@ def retire_ruleset(*, rule_set: RuleSet, actor: Actor) -> RuleSetVersion:
         retired = _retire_published(rule_set_id=rule_set.pk, actor=actor, now=timezone.now())
         if retired is None:
             raise LifecycleError(f"{rule_set} has no published version to retire")
+        _record(
+            actor=actor,
+            channel=channel,
+            action="retired",
+            target=rule_set,
+            before={"published_version": retired.number},
+            after={"published_version": None},
+        )
     return retired
 
 
-def rollback_ruleset(*, rule_set: RuleSet, actor: Actor) -> RuleSetVersion:
+def rollback_ruleset(*, rule_set: RuleSet, actor: Actor, channel: str = "system") -> RuleSetVersion:
     """Put the previously published version back in place of the current one.
 
     It was reviewed when first published, so a roll back needs the permission but no new
@@ -239,12 +367,20 @@ def rollback_ruleset(*, rule_set: RuleSet, actor: Actor) -> RuleSetVersion:
         previous = selectors.previous_published_version(rule_set=rule_set)
         if previous is None:
             raise LifecycleError(f"{rule_set} has no earlier published version to roll back to")
-        _retire_published(rule_set_id=rule_set.pk, actor=actor, now=now)
+        replaced = _retire_published(rule_set_id=rule_set.pk, actor=actor, now=now)
         previous.status = VersionStatus.PUBLISHED
         previous.published_at = now
         previous.published_by = actor.user
         previous.retired_at = None
         _tracked(previous, actor).save()
+        _record(
+            actor=actor,
+            channel=channel,
+            action="rolled_back",
+            target=rule_set,
+            before={"published_version": replaced.number if replaced else None},
+            after={"published_version": previous.number},
+        )
     return previous
 
 
@@ -423,7 +559,7 @@ def record_override(
         rule_id=decision.primary_rule_id,
         recommended=recommended,
         chosen=chosen,
-        reason=reason,
+        reason=recordable(reason),
         actor_ref=str(actor),
         user=actor.user,
     )

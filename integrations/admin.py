@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.config_admin import ADMIN_CHANNEL, ConfigAuditedAdmin, ConfigAuditedInline
 from integrations import services
 from integrations.forms import ApiKeyForm, EventTypeForm, ManualStartForm, ScheduleForm
 from integrations.models import (
@@ -24,6 +25,7 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
+from opscore.actors import Actor
 from opscore.admin_base import (
     ExplainRefusedActionsMixin,
     ReadOnlyAdminMixin,
@@ -31,6 +33,7 @@ from opscore.admin_base import (
     show_once,
 )
 from opscore.api_errors import Problem
+from privacy import sealing
 
 
 def _pretty(value) -> str:
@@ -49,15 +52,22 @@ def _show_key_once(request, api_key: ApiKey, plaintext: str) -> None:
     )
 
 
+def _admin_actor(request) -> dict:
+    return {"actor": Actor.for_user(request.user), "channel": ADMIN_CHANNEL}
+
+
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(ConfigAuditedAdmin, admin.ModelAdmin):
+    config_fields = ["name", "description", "is_active"]
     list_display = ["name", "is_active", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["user", "created_at"]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ConfigAuditedAdmin, ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
+    # Every change of a key goes through a service, which records it; the mixin gives the
+    # history page (a rotated-to key lists the rotation, recorded on the key it replaced).
     form = ApiKeyForm
     list_display = [
         "prefix",
@@ -88,15 +98,19 @@ class ApiKeyAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
             kwargs["fields"] = ["name"]
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def config_history_objects(self, obj: ApiKey):
+        return [obj, *ApiKey.objects.filter(replaced_by=obj)]
+
     def save_model(self, request, obj, form, change):
         if change:
-            ApiKey.objects.filter(pk=obj.pk).update(name=obj.name)
+            services.rename_api_key(api_key=obj, name=obj.name, **_admin_actor(request))
             return
         created, plaintext = services.create_api_key(
             integration=form.cleaned_data["integration"],
             scopes=form.cleaned_data["scopes"],
             event_types=form.cleaned_data["event_types"],
             name=form.cleaned_data["name"],
+            **_admin_actor(request),
         )
         obj.pk = created.pk
         obj._state.adding = False
@@ -117,36 +131,42 @@ class ApiKeyAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
     )
     def rotate_selected(self, request, queryset):
         for api_key in queryset.filter(revoked_at__isnull=True):
-            new, plaintext = services.rotate_api_key(api_key=api_key)
+            new, plaintext = services.rotate_api_key(api_key=api_key, **_admin_actor(request))
             _show_key_once(request, new, plaintext)
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
         count = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
-            services.revoke_api_key(api_key=api_key)
+            services.revoke_api_key(api_key=api_key, **_admin_actor(request))
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
 
-class TriggerBindingInline(admin.StackedInline):
+class TriggerBindingInline(ConfigAuditedInline, admin.StackedInline):
+    config_fields = ["event_type", "action", "workflow", "transition", "is_active"]
     model = TriggerBinding
     extra = 0
     max_num = 1
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(ConfigAuditedAdmin, admin.ModelAdmin):
+    config_fields = ["name", "description", "schema", "is_active"]
     form = EventTypeForm
     list_display = ["name", "is_active", "binding"]
     search_fields = ["name"]
     inlines = [TriggerBindingInline]
 
+    def config_history_objects(self, obj: EventType):
+        return [obj, *TriggerBinding.objects.filter(event_type=obj)]
 
-class WebhookSecretInline(admin.TabularInline):
+
+class WebhookSecretInline(ConfigAuditedInline, admin.TabularInline):
     """Secrets are listed by their start only and added by the rotation action, which shows a
     new one once: whoever may view a source must not read the secrets that sign its hooks."""
 
+    config_fields = ["is_active"]
     model = WebhookSecret
     extra = 0
     fields = ["preview", "is_active", "created_at"]
@@ -160,12 +180,21 @@ class WebhookSecretInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def config_label(self, secret: WebhookSecret) -> str:
+        return f"{secret.source} secret #{secret.pk}"  # str() shows the secret's start
+
 
 @admin.register(WebhookSource)
-class WebhookSourceAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin):
+class WebhookSourceAdmin(
+    ConfigAuditedAdmin, ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelAdmin
+):
+    config_fields = ["name", "integration", "event_types", "correlation_field", "is_active"]
     list_display = ["name", "integration", "event_types", "is_active"]
     inlines = [WebhookSecretInline]
     actions = ["add_secret"]
+
+    def config_history_objects(self, obj: WebhookSource):
+        return [obj, *WebhookSecret.objects.filter(source=obj)]
 
     def has_add_secret_permission(self, request) -> bool:
         return request.user.has_perm("integrations.add_webhooksecret")
@@ -175,9 +204,7 @@ class WebhookSourceAdmin(ExplainRefusedActionsMixin, ShowOnceMixin, admin.ModelA
     )
     def add_secret(self, request, queryset):
         for source in queryset:
-            secret = WebhookSecret.objects.create(
-                source=source, secret=services.new_webhook_secret()
-            )
+            secret = services.add_webhook_secret(source=source, **_admin_actor(request))
             show_once(
                 request,
                 format_html(
@@ -231,7 +258,7 @@ class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Mo
 
     @admin.display(description="payload")
     def payload_pretty(self, event: InboundEvent) -> str:
-        return _pretty(event.payload)
+        return _pretty(sealing.reveal(event.payload))
 
     @admin.display(description="response")
     def response_pretty(self, event: InboundEvent) -> str:
@@ -356,7 +383,8 @@ class RejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(ConfigAuditedAdmin, admin.ModelAdmin):
+    config_fields = ["name", "event_type", "cron", "payload", "correlation_key", "is_active"]
     form = ScheduleForm
     list_display = ["name", "event_type", "cron", "is_active", "next_run"]
     list_select_related = ["event_type", "q_schedule"]
@@ -370,8 +398,8 @@ class ScheduleAdmin(admin.ModelAdmin):
         services.sync_schedule(schedule=obj)
 
     def delete_model(self, request, obj):
-        services.delete_schedule(schedule=obj)
+        services.delete_schedule(schedule=obj, **_admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         for schedule in queryset:
-            services.delete_schedule(schedule=schedule)
+            services.delete_schedule(schedule=schedule, **_admin_actor(request))

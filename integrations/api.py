@@ -30,6 +30,7 @@ from integrations.models import ApiKey, Channel, InboundEvent, Scope
 from opscore.api_errors import Problem, problem_from, problem_responses
 from opscore.api_permissions import ReadByPermission
 from opscore.throttling import WebhookThrottle
+from privacy.serializers import RevealedJSONField
 
 REPLAY_HEADER = "Idempotent-Replayed"
 WEBHOOK_PREFIX = "/api/v1/hooks/"
@@ -73,6 +74,7 @@ class IngestResponseSerializer(serializers.Serializer):
 
 class InboundEventSerializer(serializers.ModelSerializer):
     integration = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    payload = RevealedJSONField(read_only=True)
 
     class Meta:
         model = InboundEvent

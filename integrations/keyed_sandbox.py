@@ -27,6 +27,8 @@ class KeyedLedger:
     delay_seconds: float = 0.0
     requests_by_key: Counter = field(default_factory=Counter)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The X-Request-ID of every request per key, as a real API's access log would keep it.
+    request_ids: dict[str, list[str | None]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def new_record(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -35,9 +37,12 @@ class KeyedLedger:
     def fails(self, body: dict[str, Any]) -> bool:
         return False
 
-    def handle(self, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], bool]:
+    def handle(
+        self, key: str, body: dict[str, Any], request_id: str | None = None
+    ) -> tuple[int, dict[str, Any], bool]:
         with self.lock:
             self.requests_by_key[key] += 1
+            self.request_ids.setdefault(key, []).append(request_id)
             if key in self.records:
                 return 200, self.records[key], True
         if self.delay_seconds:
@@ -91,7 +96,7 @@ def _handler(ledger: KeyedLedger) -> type[BaseHTTPRequestHandler]:
             elif not key:
                 self._reply(400, {"error": "Idempotency-Key header is required"})
             else:
-                self._reply(*ledger.handle(key, body))
+                self._reply(*ledger.handle(key, body, self.headers.get("X-Request-ID")))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import structlog
 from croniter import croniter
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from audit.services import record_config_change
 from integrations import selectors
 from integrations.hashing import advisory_lock_id, canonical_json, key_digest, request_hash
 from integrations.models import (
@@ -41,11 +43,14 @@ from integrations.models import (
     Rejection,
     Schedule,
     TriggerBinding,
+    WebhookSecret,
     WebhookSource,
 )
-from opscore import json_input
-from opscore.actors import Actor
+from opscore import json_input, request_context
+from opscore.actors import SYSTEM, Actor
 from opscore.api_errors import Problem, json_input_problem
+from opscore.scrubbing import scrub_secrets
+from privacy import sealing
 from workflows import engine, registry
 from workflows import services as workflow_services
 from workflows.models import WorkflowInstance
@@ -134,6 +139,9 @@ class IngestResult:
         return self.body["id"]
 
 
+logger = structlog.stdlib.get_logger(__name__)
+
+
 class _KeyRace(Exception):
     """The unique constraint caught a second insert for the key; re-read and answer from it."""
 
@@ -149,8 +157,12 @@ def _validator(schema_json: str) -> Draft202012Validator:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema."""
+    """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema, or if its
+    personal-data declaration (`x-personal`, `x-subject`; privacy.sealing) is unusable."""
     Draft202012Validator.check_schema(schema)
+    errors = sealing.declaration_errors(schema)
+    if errors:
+        raise SchemaError("; ".join(errors))
 
 
 def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, Any]]:
@@ -330,13 +342,20 @@ def ingest_event(
     request is still in its transaction a second one is refused with 409.
     """
     document: Any = None
+    request_context.bind(
+        integration=caller.integration.name if caller.integration is not None else None,
+        actor=str(caller.actor),
+    )
     try:
         key = _check_idempotency_key(idempotency_key)
+        request_context.bind(idempotency_key=key)
         _check_size(body)
         document = _parse_body(body)
         validated = _validate(document=document, caller=caller)
+        # Validated: a string of at most 200 characters without control characters.
+        request_context.bind(correlation_key=validated.envelope.get("correlation_key") or None)
         try:
-            return _store_and_route(
+            result = _store_and_route(
                 validated=validated, key=key, caller=caller, redelivery_of=redelivery_of
             )
         except _KeyRace:
@@ -349,7 +368,7 @@ def ingest_event(
                 )
             if answer is None:
                 raise _in_flight() from None
-            return answer
+            result = answer
     except Problem as problem:
         record_rejection(
             channel=caller.channel,
@@ -361,6 +380,14 @@ def ingest_event(
             client_ip=client_ip,
         )
         raise
+    logger.info(
+        "event.replayed" if result.replayed else "event.accepted",
+        channel=caller.channel,
+        type=validated.event_type.name,
+        inbound_event=result.body.get("id"),
+        status=result.status,
+    )
+    return result
 
 
 def _store_and_route(
@@ -376,8 +403,19 @@ def _store_and_route(
             if existing is not None:
                 return existing
             event_id = uuid.uuid4()
+            # Validated as sent, stored sealed: from here on (inbound row, context, log)
+            # personal values exist only as ciphertext under their subject's key.
+            payload = sealing.seal_payload(
+                schema=validated.event_type.schema,
+                payload=envelope["payload"],
+                fallback_ref=f"event:{event_id}",
+            )
             instance, transition = _route(
-                validated=validated, caller=caller, event_id=event_id, source=source
+                validated=validated,
+                caller=caller,
+                event_id=event_id,
+                source=source,
+                payload=payload,
             )
             status = InboundStatus.ROUTED if instance is not None else InboundStatus.STORED
             received_at = timezone.now()
@@ -404,7 +442,7 @@ def _store_and_route(
                     type=validated.event_type.name,
                     occurred_at=validated.occurred_at,
                     correlation_key=envelope.get("correlation_key") or "",
-                    payload=envelope["payload"],
+                    payload=payload,
                     status=status,
                     integration=caller.integration,
                     actor_ref=str(caller.actor),
@@ -495,7 +533,12 @@ def _answer_existing(*, source: str, key: str, digest: str) -> IngestResult | No
 
 
 def _route(
-    *, validated: _Validated, caller: Caller, event_id: uuid.UUID, source: str
+    *,
+    validated: _Validated,
+    caller: Caller,
+    event_id: uuid.UUID,
+    source: str,
+    payload: dict[str, Any],
 ) -> tuple[WorkflowInstance | None, str]:
     binding = validated.binding
     if binding is None:
@@ -505,7 +548,7 @@ def _route(
     if binding.action == BindingAction.START:
         instance = workflow_services.start_workflow(
             workflow=binding.workflow,
-            payload=envelope["payload"],
+            payload=payload,
             trigger=trigger,
             actor=caller.actor,
             correlation_key=envelope.get("correlation_key") or None,
@@ -519,7 +562,7 @@ def _route(
             correlation_key=envelope["correlation_key"],
             transition=binding.transition,
             actor=caller.actor,
-            data=envelope["payload"],
+            data=payload,
             trigger=trigger,
         )
     except registry.get(binding.workflow).model.DoesNotExist as error:
@@ -589,6 +632,13 @@ def record_rejection(
     OPSCORE_REJECTION_WINDOW_SECONDS, the newest such row counts the request instead.
     """
     fields = document if isinstance(document, dict) else {}
+    logger.info(
+        "event.refused",
+        channel=channel,
+        problem=problem.code,
+        status=problem.status_code,
+        authenticated=authenticated,
+    )
     problem.recorded = True  # so the API edge does not record it a second time
     now = timezone.now()
     code = problem.code[:60]
@@ -620,7 +670,8 @@ def record_rejection(
 
 
 def _storable_text(text: str, limit: int) -> str:
-    return json_input.storable(text[:limit])
+    # A refused body may carry the caller's credentials (a pasted header, a signed URL).
+    return json_input.storable(scrub_secrets(text[: limit * 2])[:limit])
 
 
 def _aggregate_rejection(
@@ -807,43 +858,119 @@ def _service_user(integration: Integration):
     return user
 
 
+def api_key_fields(api_key: ApiKey) -> dict[str, Any]:
+    """What a configuration event says of a key: never the key nor its digest, only its
+    public prefix, its name and what it may do."""
+    return {
+        "integration": api_key.integration.name,
+        "name": api_key.name,
+        "prefix": api_key.prefix,
+        "scopes": list(api_key.scopes),
+        "event_types": list(api_key.event_types),
+        "revoked_at": api_key.revoked_at,
+        "replaced_by": api_key.replaced_by.prefix if api_key.replaced_by_id else None,
+    }
+
+
+def _record_api_key(
+    *,
+    api_key: ApiKey,
+    actor: Actor,
+    channel: str,
+    action: str,
+    before: dict[str, Any] | None,
+) -> None:
+    record_config_change(
+        actor=actor,
+        channel=channel,
+        kind="apikey",
+        action=action,
+        target=api_key,
+        label=f"key {api_key.prefix} of {api_key.integration.name}",
+        before=before,
+        after=api_key_fields(api_key),
+    )
+
+
+def _mint_api_key(
+    *, integration: Integration, scopes: list[str], event_types: list[str], name: str
+) -> tuple[ApiKey, str]:
+    _service_user(integration)
+    prefix = secrets.token_hex(4)
+    plaintext = f"opk_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        integration=integration,
+        name=name,
+        prefix=prefix,
+        digest=key_digest(plaintext),
+        scopes=list(scopes),
+        event_types=list(event_types),
+    )
+    return api_key, plaintext
+
+
 def create_api_key(
     *,
     integration: Integration,
     scopes: list[str],
     event_types: list[str],
     name: str = "",
+    actor: Actor = SYSTEM,
+    channel: str = "system",
 ) -> tuple[ApiKey, str]:
-    """Mint a key; the plaintext is returned once and only its digest is stored."""
+    """Mint a key; the plaintext is returned once and only its digest is stored. One
+    `config.apikey.created` event, naming the key by its prefix."""
     with transaction.atomic():
-        _service_user(integration)
-        prefix = secrets.token_hex(4)
-        plaintext = f"opk_{prefix}_{secrets.token_urlsafe(32)}"
-        api_key = ApiKey.objects.create(
-            integration=integration,
-            name=name,
-            prefix=prefix,
-            digest=key_digest(plaintext),
-            scopes=list(scopes),
-            event_types=list(event_types),
+        api_key, plaintext = _mint_api_key(
+            integration=integration, scopes=scopes, event_types=event_types, name=name
+        )
+        _record_api_key(
+            api_key=api_key, actor=actor, channel=channel, action="created", before=None
         )
     return api_key, plaintext
 
 
-def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+def rename_api_key(
+    *, api_key: ApiKey, name: str, actor: Actor = SYSTEM, channel: str = "system"
+) -> ApiKey:
+    """Change a key's label, the one thing about a live key edited in place."""
     with transaction.atomic():
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+        locked = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        if locked.name == name:
+            return locked
+        before = api_key_fields(locked)
+        locked.name = name
+        locked.save(update_fields=["name"])
+        _record_api_key(
+            api_key=locked, actor=actor, channel=channel, action="changed", before=before
         )
+    return locked
+
+
+def revoke_api_key(*, api_key: ApiKey, actor: Actor = SYSTEM, channel: str = "system") -> ApiKey:
+    """Stop a key at once; revoking a revoked key changes (and records) nothing."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            before = api_key_fields(locked)
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            _record_api_key(
+                api_key=locked, actor=actor, channel=channel, action="revoked", before=before
+            )
     api_key.refresh_from_db()
     return api_key
 
 
-def rotate_api_key(*, api_key: ApiKey) -> tuple[ApiKey, str]:
-    """Replace a key with a new one of the same scopes; the old one stops working at once."""
+def rotate_api_key(
+    *, api_key: ApiKey, actor: Actor = SYSTEM, channel: str = "system"
+) -> tuple[ApiKey, str]:
+    """Replace a key with a new one of the same scopes; the old one stops working at once.
+    One `config.apikey.rotated` event on the old key, naming the new one by its prefix."""
     with transaction.atomic():
-        old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        new, plaintext = create_api_key(
+        old = ApiKey.objects.select_for_update().select_related("integration").get(pk=api_key.pk)
+        before = api_key_fields(old)
+        new, plaintext = _mint_api_key(
             integration=old.integration,
             scopes=old.scopes,
             event_types=old.event_types,
@@ -852,7 +979,63 @@ def rotate_api_key(*, api_key: ApiKey) -> tuple[ApiKey, str]:
         old.revoked_at = old.revoked_at or timezone.now()
         old.replaced_by = new
         old.save(update_fields=["revoked_at", "replaced_by"])
+        _record_api_key(api_key=old, actor=actor, channel=channel, action="rotated", before=before)
     return new, plaintext
+
+
+def ensure_integration(
+    *, name: str, actor: Actor = SYSTEM, channel: str = "system"
+) -> tuple[Integration, bool]:
+    """The integration named `name`, created (and recorded) if missing."""
+    with transaction.atomic():
+        integration, created = Integration.objects.get_or_create(name=name)
+        if created:
+            record_config_change(
+                actor=actor,
+                channel=channel,
+                kind="integration",
+                action="created",
+                target=integration,
+                label=integration.name,
+                before=None,
+                after={"name": integration.name, "is_active": integration.is_active},
+            )
+    return integration, created
+
+
+# --- webhook secrets -----------------------------------------------------------------------
+
+
+def _active_secret_ids(source: WebhookSource) -> list[int]:
+    return list(
+        WebhookSecret.objects.filter(source=source, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def add_webhook_secret(
+    *, source: WebhookSource, actor: Actor = SYSTEM, channel: str = "system"
+) -> WebhookSecret:
+    """A new active secret for `source`, next to those already active (rotation: the sender
+    moves over, then the old one is deactivated). One `config.webhooksecret.created` event
+    (the source's first active secret) or `...rotated` (it had some); the event names the
+    secrets by id, never by value."""
+    with transaction.atomic():
+        WebhookSource.objects.select_for_update().get(pk=source.pk)
+        active_before = _active_secret_ids(source)
+        secret = WebhookSecret.objects.create(source=source, secret=new_webhook_secret())
+        record_config_change(
+            actor=actor,
+            channel=channel,
+            kind="webhooksecret",
+            action="rotated" if active_before else "created",
+            target=source,
+            label=f"secrets of {source.name}",
+            before={"active_secrets": active_before},
+            after={"active_secrets": _active_secret_ids(source), "added": secret.pk},
+        )
+    return secret
 
 
 # --- admin: manual start and re-delivery ---------------------------------------------------
@@ -898,12 +1081,21 @@ def redeliver_inbound_event(*, event: InboundEvent, user, new_key: bool) -> Inge
     event stays in its original namespace (its stored `source`), and the operator needs
     `integrations.redeliver_inboundevent`.
     """
+    # Rebuilt as it was sent: the same body hashes the same, and is validated and sealed anew.
+    payload = sealing.reveal(event.payload)
+    if sealing.has_erased(event.payload):
+        raise Problem(
+            status=409,
+            code="personal_data_erased",
+            title="Personal data erased",
+            detail="this event's personal data was erased; it can no longer be re-delivered",
+        )
     envelope = {
         "type": event.type,
         "source": event.source,
         "occurred_at": event.occurred_at.isoformat(),
         "correlation_key": event.correlation_key or None,
-        "payload": event.payload,
+        "payload": payload,
     }
     caller = Caller(
         channel=Channel.REDELIVERY,
@@ -968,9 +1160,31 @@ def sync_schedule(*, schedule: Schedule) -> Schedule:
     return schedule
 
 
-def delete_schedule(*, schedule: Schedule) -> None:
-    """Remove the trigger and the django-q2 schedule that ticks it, together."""
+def schedule_fields(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "name": schedule.name,
+        "event_type": schedule.event_type.name,
+        "cron": schedule.cron,
+        "payload": schedule.payload,
+        "correlation_key": schedule.correlation_key,
+        "is_active": schedule.is_active,
+    }
+
+
+def delete_schedule(*, schedule: Schedule, actor: Actor = SYSTEM, channel: str = "system") -> None:
+    """Remove the trigger and the django-q2 schedule that ticks it, together; one
+    `config.schedule.deleted` event."""
     with transaction.atomic():
+        record_config_change(
+            actor=actor,
+            channel=channel,
+            kind="schedule",
+            action="deleted",
+            target=schedule,
+            label=schedule.name,
+            before=schedule_fields(schedule),
+            after=None,
+        )
         q_schedule = schedule.q_schedule
         schedule.delete()
         if q_schedule is not None:
@@ -1013,10 +1227,20 @@ ORDER_RECEIVED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["order_id", "customer", "postcode", "weight_kg", "value"],
     "additionalProperties": False,
+    # Personal values are sealed under the customer's key (privacy.sealing): the email when
+    # given, else the name, identifies them for `erase_subject`.
+    "x-subject": ["email", "customer"],
     "properties": {
         "order_id": {"type": "string", "minLength": 1, "maxLength": 100},
-        "customer": {"type": "string", "minLength": 1, "maxLength": 200},
-        "postcode": {"type": "string", "maxLength": 16, "pattern": "^[A-Za-z]{1,2}[0-9]"},
+        "customer": {"type": "string", "minLength": 1, "maxLength": 200, "x-personal": True},
+        "email": {"type": "string", "format": "email", "maxLength": 254, "x-personal": True},
+        "address": {"type": "string", "maxLength": 500, "x-personal": True},
+        "postcode": {
+            "type": "string",
+            "maxLength": 16,
+            "pattern": "^[A-Za-z]{1,2}[0-9]",
+            "x-personal": True,
+        },
         "weight_kg": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
         "value": {"type": "number", "minimum": 0, "maximum": 1_000_000_000},
         "correlation_key": {"type": "string", "maxLength": 200},
@@ -1027,9 +1251,11 @@ SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["tracking_number"],
     "additionalProperties": False,
+    # Whoever signed for the parcel is the subject of their own name.
+    "x-subject": ["signed_by", "tracking_number"],
     "properties": {
         "tracking_number": {"type": "string", "minLength": 1, "maxLength": 100},
-        "signed_by": {"type": "string", "maxLength": 200},
+        "signed_by": {"type": "string", "maxLength": 200, "x-personal": True},
         "delivered_at": {"type": "string", "format": "date-time", "maxLength": 64},
         "correlation_key": {"type": "string", "maxLength": 200},
     },
@@ -1074,12 +1300,17 @@ __all__ = [
     "Caller",
     "IngestResult",
     "SchemaError",
+    "add_webhook_secret",
     "check_schema",
     "create_api_key",
+    "delete_schedule",
+    "ensure_integration",
     "fire_schedule",
     "ingest_event",
     "ingest_webhook",
     "redeliver_inbound_event",
+    "rename_api_key",
+    "revoke_api_key",
     "rotate_api_key",
     "start_manually",
     "sync_schedule",

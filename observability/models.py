@@ -118,3 +118,16 @@ class CheckRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_name_display()} {'ok' if self.ok else 'FAILED'} at {self.finished_at}"
+
+
+class ReportAccess(models.Model):
+    """No rows and no table: it holds the permission to read reports and recurring patterns
+    in admin (observability.view_reports), which belongs to no model of its own."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_reports", "Can view operations reports and recurring patterns")]
+
+    def __str__(self) -> str:
+        return "report access"

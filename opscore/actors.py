@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -30,3 +31,13 @@ class Actor:
 
 
 SYSTEM = Actor(kind="system", ref="system")
+
+
+def command_actor(command: str) -> Actor:
+    """Whoever ran a management command: no Django user is logged in, so the record names the
+    command and the operating-system account that ran it."""
+    try:
+        account = getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (a bare container)
+        account = "unknown"
+    return Actor(kind="system", ref=f"{command}@{account}"[:150])

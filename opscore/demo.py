@@ -10,8 +10,13 @@ from django.db import transaction
 from approvals.services import seed_reference_policies
 from decisions.services import seed_reference_rulesets
 from integrations.models import Integration, WebhookSecret, WebhookSource
-from integrations.services import new_webhook_secret, seed_reference_event_types
+from integrations.services import (
+    ORDER_RECEIVED_SCHEMA,
+    new_webhook_secret,
+    seed_reference_event_types,
+)
 from opscore.actors import Actor
+from privacy import sealing
 from workflows import services
 from workflows.models import Invoice, Order
 
@@ -37,6 +42,8 @@ GROUP_PERMISSIONS = {
         "workflows.approve_invoice",
         "workflows.finance_approve_invoice",
         "workflows.view_invoice",
+        # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
+        "observability.view_reports",
     ],
     "managers": [
         "workflows.approve_invoice",
@@ -90,13 +97,51 @@ USERS = [
     ("author", ["rule authors"], False),
     ("publisher", ["publishers"], False),
 ]
+# Customers are made up; their name, email and postcode are sealed as order.received marks
+# them (`manage.py erase_subject ada@example.invalid --reason ...` erases the first).
 ORDERS = [
-    {"postcode": "AB1 2CD", "weight_kg": 2.5, "value": 120},
-    {"postcode": "EH3 9QQ", "weight_kg": 1.0, "value": 45},
-    {"postcode": "SW1A 1AA", "weight_kg": 4.0, "value": 2400},
-    {"postcode": "M1 1AE", "weight_kg": 35.0, "value": 310},
-    {"postcode": "B33 8TH", "weight_kg": 12.0, "value": 1800},
-    {"postcode": "CR2 6XH", "weight_kg": 0.5, "value": 19},
+    {
+        "customer": "Ada Lovelace",
+        "email": "ada@example.invalid",
+        "postcode": "AB1 2CD",
+        "weight_kg": 2.5,
+        "value": 120,
+    },
+    {
+        "customer": "Alan Turing",
+        "email": "alan@example.invalid",
+        "postcode": "EH3 9QQ",
+        "weight_kg": 1.0,
+        "value": 45,
+    },
+    {
+        "customer": "Grace Hopper",
+        "email": "grace@example.invalid",
+        "postcode": "SW1A 1AA",
+        "weight_kg": 4.0,
+        "value": 2400,
+    },
+    {
+        "customer": "Edsger Dijkstra",
+        "email": "edsger@example.invalid",
+        "postcode": "M1 1AE",
+        "weight_kg": 35.0,
+        "value": 310,
+    },
+    {
+        "customer": "Barbara Liskov",
+        "email": "barbara@example.invalid",
+        "postcode": "B33 8TH",
+        "weight_kg": 12.0,
+        "value": 1800,
+    },
+    {
+        "customer": "Tony Hoare",
+        "email": "tony@example.invalid",
+        "postcode": "CR2 6XH",
+        "weight_kg": 0.5,
+        "value": 19,
+    },
 ]
 # Small (paid automatically), medium (a manager), large (a manager and a finance director).
 INVOICES = [
@@ -161,7 +206,10 @@ def seed_demo(*, password: str) -> SeedReport:
         services.start_workflow(
             workflow="order",
             correlation_key=key,
-            payload={"order_id": key, **context},
+            # Sealed as ingestion would seal an order.received event.
+            payload=sealing.seal_payload(
+                schema=ORDER_RECEIVED_SCHEMA, payload={"order_id": key, **context}, fallback_ref=key
+            ),
             actor=requester,
         )
         orders_created += 1

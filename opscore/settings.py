@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from audit.keys import DEVELOPMENT_KEY_ID, development_key, load_audit_keys
+from opscore.logging_config import configure_structlog, logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSCORE_VAR_DIR", BASE_DIR / "var"))
@@ -120,9 +121,13 @@ INSTALLED_APPS = [
     "decisions",
     "integrations",
     "observability",
+    "privacy",
 ]
 
 MIDDLEWARE = [
+    # First of all: every answer, the probes' included, carries X-Request-ID, and every log
+    # line of the request the id (opscore/request_context.py).
+    "opscore.request_context.RequestContextMiddleware",
     # Before everything: probes answer whatever the Host header says (opscore/probes.py).
     "opscore.probes.ProbeMiddleware",
     # First: it answers a wrong Host or an oversize body under /api/ before anything else
@@ -407,22 +412,23 @@ OPSCORE_CARRIER_URL = os.environ.get("OPSCORE_CARRIER_URL", "http://127.0.0.1:80
 OPSCORE_PAYMENTS_URL = os.environ.get("OPSCORE_PAYMENTS_URL", "http://127.0.0.1:8026/payments")
 OPSCORE_HTTP_TIMEOUT_SECONDS = float(os.environ.get("OPSCORE_HTTP_TIMEOUT_SECONDS", "10"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("OPSCORE_LOG_LEVEL", "INFO")},
-    # One line per enqueued task drowns everything else out.
-    "loggers": {
-        "django-q": {"level": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING")},
+# Structured logs (opscore/logging_config.py): JSON lines unless asked for the console format,
+# which development (OPSCORE_DEBUG) gets by default.
+OPSCORE_LOG_FORMAT = os.environ.get("OPSCORE_LOG_FORMAT", "").strip().lower() or (
+    "console" if DEBUG else "json"
+)
+LOGGING = logging_settings(
+    log_format=OPSCORE_LOG_FORMAT,
+    level=os.environ.get("OPSCORE_LOG_LEVEL", "INFO"),
+    levels={
+        # One line per enqueued task drowns everything else out.
+        "django-q": os.environ.get("OPSCORE_Q_LOG_LEVEL", "WARNING"),
         # django-axes says INFO on every start and every failed login; failures and lockouts
         # themselves are WARNING.
-        "axes": {"level": os.environ.get("OPSCORE_AXES_LOG_LEVEL", "WARNING")},
+        "axes": os.environ.get("OPSCORE_AXES_LOG_LEVEL", "WARNING"),
     },
-}
+)
+configure_structlog()
 OPSCORE_POD_TIMEOUT_HOURS = float(os.environ.get("OPSCORE_POD_TIMEOUT_HOURS", "72"))
 # Refused requests are kept this long, then purged daily: anyone can send junk to the API,
 # and the rejections table must not grow without bound.
@@ -436,3 +442,8 @@ OPSCORE_MAX_EVENT_BYTES = int(os.environ.get("OPSCORE_MAX_EVENT_BYTES", str(256 
 # past that the newest row's `count` grows instead.
 OPSCORE_REJECTION_BURST = int(os.environ.get("OPSCORE_REJECTION_BURST", "10"))
 OPSCORE_REJECTION_WINDOW_SECONDS = int(os.environ.get("OPSCORE_REJECTION_WINDOW_SECONDS", "600"))
+
+# Recurring patterns (observability/patterns.py): a rule row is "eaten by its exceptions" when
+# people override more than RATE of its decisions, over at least MIN_DECISIONS decisions.
+OPSCORE_RULE_EATEN_OVERRIDE_RATE = float(os.environ.get("OPSCORE_RULE_EATEN_OVERRIDE_RATE", "0.3"))
+OPSCORE_RULE_EATEN_MIN_DECISIONS = env_int("OPSCORE_RULE_EATEN_MIN_DECISIONS", 20)

@@ -9,6 +9,9 @@ admin.site.site_title = "opscore"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    # Before admin.site.urls, whose catch-all would answer 404 for this prefix.
+    path("admin/reports/", include("observability.report_views")),
+    path("admin/system-map/", include("observability.system_map_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),

@@ -9,6 +9,7 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     json_block,
 )
+from privacy import sealing
 from workflows import engine, services
 from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
@@ -45,7 +46,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
 
     @admin.display(description="context")
     def context_pretty(self, instance):
-        return json_block(instance.context)
+        return json_block(sealing.reveal(instance.context))
 
     @admin.display(description="executions")
     def executions(self, instance):
@@ -56,9 +57,11 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
 
     @admin.display(description="timeline")
     def timeline(self, instance):
-        return render_to_string(
-            "admin/workflows/timeline_table.html", {"events": instance_timeline(instance=instance)}
-        )
+        events = list(instance_timeline(instance=instance))
+        revealer = sealing.Revealer().prefetch(event.payload for event in events)
+        for event in events:  # shown, never saved: the log keeps the sealed values
+            event.payload = revealer.reveal(event.payload)
+        return render_to_string("admin/workflows/timeline_table.html", {"events": events})
 
     def has_cancel_permission(self, request) -> bool:
         # The transition's own permission (cancel_order, cancel_invoice): `change` says nothing
@@ -107,7 +110,8 @@ class ExecutionAdmin(ReadOnlyAdminMixin, ExplainRefusedActionsMixin, admin.Model
         "short_error",
     ]
     list_filter = ["status", "step"]
-    search_fields = ["idempotency_key"]
+    # An exact request id finds every step a request (or a task) scheduled.
+    search_fields = ["idempotency_key", "=request_id"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Execution._meta.concrete_fields]
     actions = ["retry_selected"]

@@ -21,6 +21,7 @@ from integrations import selectors as inbound
 from integrations.models import ApiKey, Scope
 from opscore.api_errors import problem_responses
 from opscore.api_permissions import ReadByPermission, is_key_request
+from privacy.serializers import RevealedJSONField
 from workflows import registry, selectors
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
@@ -37,12 +38,14 @@ class InstanceSerializer(serializers.Serializer):
     correlation_key = serializers.CharField()
     state = serializers.CharField()
     version = serializers.IntegerField()
-    context = serializers.JSONField()
+    context = RevealedJSONField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
 class TimelineEventSerializer(serializers.ModelSerializer):
+    payload = RevealedJSONField(read_only=True)
+
     class Meta:
         model = Event
         fields = [

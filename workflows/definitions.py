@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from approvals.hooks import close_review_task, confirm_decision, open_review_task
+from decisions.reference import INVOICE_APPROVAL, ORDER_CARRIER, ORDER_POLICY
 from workflows import invoice_steps, order_steps, registry
 from workflows.models import Invoice, InvoiceState, Order, OrderState
 from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
@@ -27,6 +28,7 @@ ORDER = registry.register(
                 on_success=order_steps.route_after_policy,
                 context_update=order_steps.record_policy,
                 max_attempts=3,
+                rule_sets=(ORDER_POLICY,),
             ),
             HumanStep(
                 name="manual.review",
@@ -46,6 +48,8 @@ ORDER = registry.register(
                 on_success=lambda result: "mark_dispatched",
                 context_update=order_steps.record_shipment,
                 max_attempts=6,
+                rule_sets=(ORDER_CARRIER,),
+                connectors=(("http", "OPSCORE_CARRIER_URL"),),
             ),
             WaitStep(
                 name="pod.capture",
@@ -72,6 +76,7 @@ INVOICE = registry.register(
                 on_success=invoice_steps.route_after_tier,
                 context_update=invoice_steps.record_tier,
                 max_attempts=3,
+                rule_sets=(INVOICE_APPROVAL,),
             ),
             HumanStep(
                 name="manager.approval",
@@ -104,6 +109,7 @@ INVOICE = registry.register(
                 on_success=lambda result: "mark_paid",
                 context_update=invoice_steps.record_payment,
                 max_attempts=6,
+                connectors=(("http", "OPSCORE_PAYMENTS_URL"),),
             ),
         ),
         terminal_states=frozenset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,12 +20,15 @@ from django_q.tasks import async_task
 
 from audit.models import Event
 from audit.services import append_event
+from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from workflows import registry
 from workflows.models import Execution, Timer, WorkflowInstance
 from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 RUN_EXECUTION_TASK = "workflows.tasks.run_execution"
+
+logger = structlog.stdlib.get_logger(__name__)
 
 
 class WorkflowError(Exception):
@@ -83,6 +87,7 @@ def start_instance(
             raise DuplicateCorrelationKey(
                 f"a {definition.name} with correlation key {correlation_key!r} already exists"
             ) from error
+        _bind_instance(definition=definition, instance=instance)
         append_event(
             type="workflow.started",
             instance=instance,
@@ -95,8 +100,16 @@ def start_instance(
                 "context": context,
             },
         )
+        logger.info("workflow.started", state=instance.state, actor=str(actor))
         _enter_state(definition=definition, instance=instance, actor=actor)
     return instance
+
+
+def _bind_instance(*, definition: WorkflowDefinition, instance: WorkflowInstance) -> None:
+    """From here on the unit of work's log lines name the instance it moved."""
+    request_context.bind(
+        workflow=definition.name, instance=instance.pk, correlation_key=instance.correlation_key
+    )
 
 
 def transition(
@@ -118,6 +131,7 @@ def transition(
     definition = registry.for_model(type(instance))
     with transaction.atomic():
         locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+        _bind_instance(definition=definition, instance=locked)
         method = getattr(locked, name, None)
         if method is None or not hasattr(method, "_django_fsm"):
             raise UnknownTransition(f"{definition.name} has no transition {name!r}")
@@ -159,6 +173,14 @@ def transition(
         if actor.user is not None:
             locked._history_user = actor.user
         locked.save()
+        logger.info(
+            "workflow.transition",
+            transition=name,
+            source=source,
+            target=target,
+            version=locked.version,
+            actor=str(actor),
+        )
         _leave_state(definition=definition, instance=locked, state=source, transition=name)
         _enter_state(definition=definition, instance=locked, actor=actor)
     return locked
@@ -259,6 +281,9 @@ def _schedule_execution(
         step=step.name,
         idempotency_key=execution_key(definition=definition, instance=instance, step=step.name),
         max_attempts=step.max_attempts,
+        # Retries and lease recoveries are enqueued by the sweeper, in another unit of work:
+        # the row keeps the id of the one that scheduled the step, for all of its attempts.
+        request_id=request_context.current_request_id() or "",
     )
     append_event(
         type="execution.scheduled",
@@ -267,6 +292,12 @@ def _schedule_execution(
         payload={"step": step.name, "idempotency_key": execution.idempotency_key},
     )
     enqueue_execution(execution)
+    logger.info(
+        "execution.scheduled",
+        step=step.name,
+        execution=execution.pk,
+        idempotency_key=execution.idempotency_key,
+    )
     return execution
 
 

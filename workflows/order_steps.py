@@ -24,6 +24,7 @@ from decisions.services import decide, record_override
 from integrations.connectors.http import post_json
 from opscore.actors import Actor
 from opscore.errors import PermanentError
+from privacy import sealing
 from workflows.registry import StepCall
 
 POSTCODE_AREA = re.compile(r"^[A-Z]+")
@@ -34,10 +35,12 @@ class InvalidOrder(PermanentError):
 
 
 def _order(context: dict[str, Any]) -> dict[str, Any]:
+    """The order as received, its personal values (postcode, customer) revealed: they are
+    stored sealed (privacy.sealing), and an erased one reads "[erased]"."""
     order = context.get("input")
     if not isinstance(order, dict):
         raise InvalidOrder("order context has no input (the order as it was received)")
-    return order
+    return sealing.reveal(order)
 
 
 def _decimal(order: dict[str, Any], key: str) -> Decimal:
@@ -87,6 +90,8 @@ def carrier_inputs(context: dict[str, Any]) -> dict[str, Any]:
     postcode = str(order.get("postcode", "")).strip().upper()
     if not postcode:
         raise InvalidOrder("order context needs a postcode to choose a carrier")
+    if postcode == sealing.ERASED.upper():
+        raise InvalidOrder("the order's postcode was erased; it cannot be dispatched")
     area = POSTCODE_AREA.match(postcode)
     if area is None:
         raise InvalidOrder(f"postcode {postcode!r} does not start with an area (letters)")

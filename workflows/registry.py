@@ -33,6 +33,11 @@ class MachineStep:
     on_success: Callable[[dict[str, Any]], str]
     context_update: Callable[[dict[str, Any]], dict[str, Any]] = lambda result: {}
     max_attempts: int = 5
+    # What the step uses, declared so the system map can say what decides and what executes
+    # without reading the executor: rule set slugs, and outbound connectors as
+    # (connector, setting naming its endpoint), e.g. ("http", "OPSCORE_CARRIER_URL").
+    rule_sets: tuple[str, ...] = ()
+    connectors: tuple[tuple[str, str], ...] = ()
     kind: str = "machine"
 
 

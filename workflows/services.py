@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.errors import PermanentError
+from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.backoff import retry_delay
 from workflows.models import Execution, Timer, WorkflowInstance
@@ -20,7 +22,7 @@ from workflows.models.base import new_correlation_key
 from workflows.models.execution import ExecutionStatus
 from workflows.registry import MachineStep, StepCall
 
-logger = logging.getLogger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
 
 
 def start_workflow(
@@ -84,7 +86,9 @@ def signal_workflow(
 def cancel_workflow(*, instance: WorkflowInstance, actor: Actor, reason: str) -> WorkflowInstance:
     if not reason.strip():
         raise engine.WorkflowError("a reason is required to cancel")
-    return engine.transition(instance=instance, name="cancel", actor=actor, data={"reason": reason})
+    return engine.transition(
+        instance=instance, name="cancel", actor=actor, data={"reason": recordable(reason)}
+    )
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -155,22 +159,52 @@ def run_execution(*, execution_id: int) -> RunOutcome:
     retry after a worker died): a finished execution is left alone, a live lease is
     respected, and the executor always receives the same idempotency key.
     """
-    execution = _claim(execution_id=execution_id, now=timezone.now())
-    if execution is None:
-        current = Execution.objects.filter(pk=execution_id).values_list("status", flat=True)
-        return RunOutcome(execution_id, current.first() or "missing")
-    definition = registry.get(execution.instance_type.model_class().workflow_name)
-    step = definition.step_named(execution.step)
-    assert isinstance(step, MachineStep)
-    instance = _load_instance(execution)
-    try:
-        result = step.executor(StepCall(instance=instance, execution=execution))
-    except Exception as error:  # every failure is recorded; the kind decides retry or dead
-        logger.warning("execution %s failed: %s", execution.idempotency_key, error)
-        return _record_failure(
-            execution_id=execution_id, error=error, permanent=isinstance(error, PermanentError)
+    with request_context.scope(execution=execution_id):
+        execution = _claim(execution_id=execution_id, now=timezone.now())
+        if execution is None:
+            current = Execution.objects.filter(pk=execution_id).values_list("status", flat=True)
+            outcome = RunOutcome(execution_id, current.first() or "missing")
+            logger.info("execution.not_run", status=outcome.status)
+            return outcome
+        definition = registry.get(execution.instance_type.model_class().workflow_name)
+        step = definition.step_named(execution.step)
+        assert isinstance(step, MachineStep)
+        instance = _load_instance(execution)
+        running_under = request_context.current_request_id()
+        request_context.bind(
+            # The id of the request that scheduled the step, whichever task runs it now (a
+            # sweeper's retry, an operator's); that one is kept beside it when it differs.
+            request_id=execution.request_id or None,
+            run_by_request_id=(
+                running_under
+                if execution.request_id and running_under != execution.request_id
+                else None
+            ),
+            workflow=definition.name,
+            instance=instance.pk,
+            correlation_key=instance.correlation_key,
+            step=step.name,
+            idempotency_key=execution.idempotency_key,
         )
-    return _record_success(execution_id=execution_id, step=step, result=result)
+        logger.info(
+            "execution.started", attempt=execution.attempts, max_attempts=execution.max_attempts
+        )
+        try:
+            result = step.executor(StepCall(instance=instance, execution=execution))
+        except Exception as error:  # every failure is recorded; the kind decides retry or dead
+            logger.warning(
+                "execution %s failed: %s",
+                execution.idempotency_key,
+                error,
+                error_kind=type(error).__name__,
+                attempt=execution.attempts,
+            )
+            return _record_failure(
+                execution_id=execution_id, error=error, permanent=isinstance(error, PermanentError)
+            )
+        outcome = _record_success(execution_id=execution_id, step=step, result=result)
+        logger.info("execution.finished", status=outcome.status)
+        return outcome
 
 
 def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, Any]) -> RunOutcome:
@@ -208,7 +242,8 @@ def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, A
 
 def _record_failure(*, execution_id: int, error: Exception, permanent: bool) -> RunOutcome:
     now = timezone.now()
-    message = f"{type(error).__name__}: {error}"[:2000]
+    # Remote error bodies end up here and in the (uneditable) log: scrubbed and bounded first.
+    message = recordable(f"{type(error).__name__}: {error}")
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=execution_id)
         if execution.status != ExecutionStatus.RUNNING:
@@ -333,7 +368,8 @@ def _fire_due_timers(*, now: datetime, batch_size: int) -> int:
         for timer in due:
             instance = timer.instance_type.model_class().objects.get(pk=timer.instance_id)
             try:
-                with transaction.atomic():
+                # The transition binds its instance; the next timer's lines must not carry it.
+                with request_context.scope(step=timer.step), transaction.atomic():
                     engine.transition(
                         instance=instance,
                         name=timer.transition,

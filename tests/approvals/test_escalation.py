@@ -220,3 +220,22 @@ def test_the_sweeper_schedule_runs_every_minute_and_points_at_a_real_task():
         "emails_sent": 0,
         "emails_failed": 0,
     }
+
+
+def test_a_notification_email_carries_the_request_id_of_the_sweep_that_sent_it(smtp):
+    from opscore import request_context
+
+    _order_policy(reminder_before=None)
+    _member("sue", "supervisors")
+    with time_machine.travel(START, tick=False):
+        order = order_in_review()
+    task = selectors.active_task_for(instance=order)
+
+    # As django-q2's worker does before each task (opscore.request_context.start_task).
+    sweep_id = request_context.start(request_id="sweep-2026-03-02T11")
+    try:
+        _sweep_at(task.due_at + timedelta(seconds=1))
+    finally:
+        request_context.start()
+    [mail] = smtp.received()
+    assert mail["X-Request-ID"] == sweep_id

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from audit.models import Event
 from integrations.models import InboundEvent, Rejection
+from privacy.sealing import reveal
 from tests.factories import api_key, order_received_event, start_order
 from workflows.models import Execution, Order
 
@@ -64,7 +65,9 @@ def test_an_order_event_starts_the_order_and_schedules_its_first_step(key):
         "shop",
     )
     assert order.context["trigger"]["inbound_event"] == data["id"]
-    assert order.context["input"] == body["payload"]
+    # Stored sealed (privacy.sealing), read back as sent.
+    assert order.context["input"]["postcode"].startswith("pii:v1:")
+    assert reveal(order.context["input"]) == body["payload"]
     assert Execution.objects.get().step == "policy.check"
     started = Event.objects.get(type="workflow.started")
     assert (started.actor_kind, started.actor_ref) == ("integration", "shop")

@@ -24,6 +24,7 @@ from integrations.models import (
     TriggerBinding,
 )
 from opscore.api_errors import Problem
+from privacy.sealing import reveal
 from tests.factories import (
     api_key,
     order_context,
@@ -144,7 +145,9 @@ def test_a_signals_payload_stays_under_its_input(carrier):
     assert post(APIClient(), pod, key=key, idempotency_key="pod").status_code == 201
     order.refresh_from_db()
     received = order.context["signals"]["confirm_delivery"]
-    assert received["input"] == pod["payload"]
+    # signed_by is personal: stored sealed, read back as sent.
+    assert received["input"]["signed_by"].startswith("pii:v1:")
+    assert reveal(received["input"]) == pod["payload"]
     assert received["trigger"]["source"] == "shop"
     assert "tracking_number" not in order.context
 

@@ -26,6 +26,12 @@ class Execution(models.Model):
     )
     step = models.CharField(max_length=100)
     idempotency_key = models.CharField(max_length=200, unique=True)
+    request_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="The request (or task) that scheduled this step: its log lines and outbound "
+        "calls carry it, retries included.",
+    )
     status = models.CharField(
         max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
     )

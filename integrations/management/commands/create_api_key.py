@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations import services
-from integrations.models import Integration, Scope
+from integrations.models import Scope
+from opscore.actors import command_actor
 
 
 class Command(BaseCommand):
@@ -26,7 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="A label for the key.")
 
     def handle(self, *args, integration: str, scope, event_type, name: str, **options):
-        found, created = Integration.objects.get_or_create(name=integration)
+        actor = command_actor("create_api_key")
+        found, created = services.ensure_integration(
+            name=integration, actor=actor, channel="command"
+        )
         if not found.is_active:
             raise CommandError(f"integration {integration!r} is deactivated")
         api_key, plaintext = services.create_api_key(
@@ -34,6 +38,8 @@ class Command(BaseCommand):
             scopes=scope or [s.value for s in Scope if s != Scope.INSTANCES_READ_ALL],
             event_types=event_type or ["*"],
             name=name,
+            actor=actor,
+            channel="command",
         )
         if created:
             self.stderr.write(f"created integration {found.name}")

@@ -1,0 +1,194 @@
+"""A workflow's states and transitions, read from its model's django-fsm declarations: as a
+Mermaid state diagram (for docs and markdown) and as an inline SVG drawn here (for admin,
+which must render without internet access, so no JavaScript library is fetched or vendored).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from html import escape
+
+from workflows.registry import WorkflowDefinition
+
+ANY_STATE = "*"
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StateGraph:
+    initial: str
+    states: tuple[str, ...]
+    terminal: frozenset[str]
+    edges: tuple[Edge, ...]
+    labels: dict[str, str]
+
+
+def state_graph(definition: WorkflowDefinition) -> StateGraph:
+    """Every declared transition as an edge; a transition from any state ("*") becomes one
+    edge from each non-terminal state, and "+" (any but the target) likewise."""
+    field = definition.model._meta.get_field("state")
+    labels = {str(value): str(label) for value, label in (field.choices or [])}
+    states: list[str] = list(labels)
+    initial = str(field.get_default())
+    if initial not in states:
+        states.insert(0, initial)
+    terminal = frozenset(str(state) for state in definition.terminal_states)
+    edges: list[Edge] = []
+    for transition in field.get_all_transitions(definition.model):
+        target = str(transition.target)
+        sources = (
+            [state for state in states if state not in terminal and state != target]
+            if transition.source in (ANY_STATE, "+")
+            else [str(transition.source)]
+        )
+        for source in sources:
+            edges.append(Edge(source=source, target=target, name=transition.name))
+            for state in (source, target):
+                if state not in states:
+                    states.append(state)
+    edges.sort(key=lambda edge: (states.index(edge.source), states.index(edge.target), edge.name))
+    return StateGraph(
+        initial=initial, states=tuple(states), terminal=terminal, edges=tuple(edges), labels=labels
+    )
+
+
+def mermaid_state_diagram(definition: WorkflowDefinition) -> str:
+    """A Mermaid `stateDiagram-v2` of the workflow: the initial state, every transition labelled
+    with its name, and the terminal states ending in [*]."""
+    graph = state_graph(definition)
+    lines = ["stateDiagram-v2", f"    [*] --> {graph.initial}"]
+    for state in graph.states:
+        label = graph.labels.get(state)
+        if label and label != state:
+            lines.append(f"    {state} : {label}")
+    lines += [f"    {edge.source} --> {edge.target} : {edge.name}" for edge in graph.edges]
+    lines += [f"    {state} --> [*]" for state in graph.states if state in graph.terminal]
+    return "\n".join(lines) + "\n"
+
+
+def _layers(graph: StateGraph) -> list[list[str]]:
+    """Longest-path depth from the initial state over forward edges (breadth-first discovery
+    order decides which edges count as forward), so a state sits below everything that leads
+    to it; states nothing reaches go on the last row."""
+    outgoing: dict[str, list[str]] = defaultdict(list)
+    for edge in graph.edges:
+        outgoing[edge.source].append(edge.target)
+    order = {graph.initial: 0}
+    queue = [graph.initial]
+    while queue:
+        state = queue.pop(0)
+        for target in outgoing[state]:
+            if target not in order:
+                order[target] = len(order)
+                queue.append(target)
+    depth = {graph.initial: 0}
+    for state in sorted(order, key=order.get):
+        for target in outgoing[state]:
+            if order[target] > order[state]:
+                depth[target] = max(depth.get(target, 0), depth[state] + 1)
+    last = max(depth.values(), default=0)
+    rows: dict[int, list[str]] = defaultdict(list)
+    for state in graph.states:
+        rows[depth.get(state, last + 1)].append(state)
+    return [rows[index] for index in sorted(rows)]
+
+
+NODE_WIDTH = 170
+NODE_HEIGHT = 46
+COLUMN_GAP = 60
+ROW_GAP = 80
+MARGIN = 24
+
+
+def state_diagram_svg(
+    definition: WorkflowDefinition, *, counts: dict[str, int] | None = None
+) -> str:
+    """The states in layers from the initial one downwards, each box with its live count when
+    `counts` is given; transitions as labelled arrows. Plain SVG, escaped, no script."""
+    graph = state_graph(definition)
+    counts = counts or {}
+    rows = _layers(graph)
+    widest = max(len(row) for row in rows)
+    width = MARGIN * 2 + widest * NODE_WIDTH + (widest - 1) * COLUMN_GAP
+    height = MARGIN * 2 + len(rows) * NODE_HEIGHT + (len(rows) - 1) * ROW_GAP
+    position: dict[str, tuple[float, float]] = {}
+    for row_index, row in enumerate(rows):
+        row_width = len(row) * NODE_WIDTH + (len(row) - 1) * COLUMN_GAP
+        left = (width - row_width) / 2
+        for column, state in enumerate(row):
+            position[state] = (
+                left + column * (NODE_WIDTH + COLUMN_GAP),
+                MARGIN + row_index * (NODE_HEIGHT + ROW_GAP),
+            )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" role="img" '
+        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'font-family="sans-serif" font-size="12">',
+        f"<title>{escape(definition.name)} states</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        'fill="#555"/></marker></defs>',
+    ]
+    pair_seen: dict[tuple[str, str], int] = defaultdict(int)
+    for edge in graph.edges:
+        parts.append(_edge_svg(edge, position, pair_seen))
+    for state, (x, y) in position.items():
+        terminal = state in graph.terminal
+        fill = "#eef3f7" if not terminal else "#f3f3f3"
+        stroke = "#417690" if state == graph.initial else "#888"
+        count = counts.get(state, 0)
+        parts.append(
+            f'<g class="state" data-state="{escape(state)}" data-count="{count}">'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="8" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if terminal else 1.5}"/>'
+            f'<text x="{x + NODE_WIDTH / 2:.1f}" y="{y + 19:.1f}" text-anchor="middle" '
+            f'font-weight="bold">{escape(state)}</text>'
+            f'<text x="{x + NODE_WIDTH / 2:.1f}" y="{y + 36:.1f}" text-anchor="middle" '
+            f'fill="#333">{count:,} now</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _edge_svg(
+    edge: Edge, position: dict[str, tuple[float, float]], pair_seen: dict[tuple[str, str], int]
+) -> str:
+    (sx, sy), (tx, ty) = position[edge.source], position[edge.target]
+    key = (edge.source, edge.target)
+    nth = pair_seen[key]
+    pair_seen[key] += 1
+    if sy == ty:  # same row: leave from the side, arc below the row
+        going_right = tx > sx
+        x1 = sx + (NODE_WIDTH if going_right else 0)
+        x2 = tx + (0 if going_right else NODE_WIDTH)
+        y1 = y2 = sy + NODE_HEIGHT * 0.7
+        bend = (30 + 14 * nth) * (1 if going_right else -1)
+        cx, cy = (x1 + x2) / 2, y1 + abs(bend) + 10
+    else:
+        downward = ty > sy
+        x1 = sx + NODE_WIDTH / 2 + (nth * 12)
+        y1 = sy + (NODE_HEIGHT if downward else 0)
+        x2 = tx + NODE_WIDTH / 2 + (nth * 12)
+        y2 = ty + (0 if downward else NODE_HEIGHT)
+        # Upward edges and long jumps bow sideways so they do not run through the boxes between.
+        spread = abs(ty - sy) / (NODE_HEIGHT + ROW_GAP)
+        bow = 0 if downward and spread <= 1 else (NODE_WIDTH * 0.55 + 18 * nth)
+        cx = (x1 + x2) / 2 + (bow if downward else -bow)
+        cy = (y1 + y2) / 2
+    label_x = (x1 + 2 * cx + x2) / 4
+    label_y = (y1 + 2 * cy + y2) / 4 + 12 * nth  # parallel edges: labels one under another
+    return (
+        f'<g class="edge" data-transition="{escape(edge.name)}">'
+        f'<path d="M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}" fill="none" '
+        f'stroke="#777" stroke-width="1.2" marker-end="url(#arrow)"/>'
+        f'<text x="{label_x:.1f}" y="{label_y - 3:.1f}" text-anchor="middle" fill="#205067" '
+        f'font-size="11" paint-order="stroke" stroke="#fff" stroke-width="3">'
+        f"{escape(edge.name)}</text></g>"
+    )

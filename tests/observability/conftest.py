@@ -1,0 +1,3 @@
+"""The approvals browser test's Debian chromium and Playwright page, shared with this app's."""
+
+from tests.approvals.test_browser import browser_page, chromium  # noqa: F401
