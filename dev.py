@@ -4,6 +4,9 @@
 python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes with demo data
 python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
 python3 dev.py lint    ruff check, ruff format --check, Django system checks
+python3 dev.py db-roles [--adopt-existing]
+                       PostgreSQL: with DATABASE_URL naming a superuser, create the owner and
+                       runtime roles for its database, migrate as the owner, print both URLs
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -185,8 +189,55 @@ def lint(args: list[str]) -> int:
     return 1 if failed else 0
 
 
+def db_roles(args: list[str]) -> int:
+    """Least privilege for a PostgreSQL database (README "Database roles")."""
+    admin_url = os.environ.get("DATABASE_URL", "")
+    parts = urllib.parse.urlsplit(admin_url)
+    if parts.scheme not in {"postgres", "postgresql"} or not parts.path.strip("/"):
+        say("set DATABASE_URL to postgres://<superuser>@<host>:<port>/<database> first")
+        return 2
+    database = parts.path.strip("/")
+    owner, runtime = f"{database}_owner", f"{database}_app"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+
+    passwords = {
+        owner: os.environ.get("OPSCORE_DB_OWNER_PASSWORD", ""),
+        runtime: os.environ.get("OPSCORE_DB_RUNTIME_PASSWORD", ""),
+    }
+
+    def url(role: str, *, secret: bool = True) -> str:
+        password = passwords[role] and (
+            f":{urllib.parse.quote(passwords[role], safe='')}" if secret else ":<password>"
+        )
+        return f"postgres://{role}{password}@{host}:{port}/{database}"
+
+    setup()
+    say(f"creating roles {owner} (owns the schema) and {runtime} (the application)")
+    manage(
+        "setup_db_roles",
+        "--owner",
+        owner,
+        "--runtime",
+        runtime,
+        *args,
+        env=dev_env(DATABASE_URL=admin_url),
+    )
+    roles_env = dev_env(DATABASE_URL=url(runtime), OPSCORE_MIGRATION_DATABASE_URL=url(owner))
+    say(f"migrating as {owner}")
+    manage("migrate", "--verbosity", "0", env=roles_env)
+    manage("createcachetable", env=roles_env)
+    print(
+        "\n  Run opscore with these (migrate and createcachetable log in as the owner):\n\n"
+        f"  export DATABASE_URL={url(runtime, secret=False)}\n"
+        f"  export OPSCORE_MIGRATION_DATABASE_URL={url(owner, secret=False)}\n",
+        flush=True,
+    )
+    return 0
+
+
 def main() -> int:
-    commands = {"demo": demo, "test": test, "lint": lint}
+    commands = {"demo": demo, "test": test, "lint": lint, "db-roles": db_roles}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

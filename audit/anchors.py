@@ -77,9 +77,9 @@ def append_line(checkpoint: Checkpoint, *, key: bytes) -> None:
         os.close(fd)
 
 
-def latest_checkpoint() -> Checkpoint | None:
+def latest_checkpoint(*, path: Path | None = None) -> Checkpoint | None:
     """The file's last checkpoint, its MAC checked; None if none was written yet."""
-    path = anchor_path()
+    path = path or anchor_path()
     try:
         with path.open("rb") as file:
             file.seek(0, os.SEEK_END)
@@ -90,21 +90,43 @@ def latest_checkpoint() -> Checkpoint | None:
     lines = [line for line in tail.splitlines() if line.strip()]
     if not lines:
         return None
+    return _checked(lines[-1], path=path, what="the last checkpoint")
+
+
+def checkpoint_at(*, seq: int, path: Path | None = None) -> Checkpoint | None:
+    """The checkpoint written at sequence number `seq`, its MAC checked; None if there is none.
+
+    Reads the whole file (a line per 10 minutes at most: a year is a few megabytes).
+    """
+    path = path or anchor_path()
     try:
-        raw = json.loads(lines[-1])
+        with path.open("rb") as file:
+            for line in file:
+                if line.strip() and json.loads(line).get("seq") == seq:
+                    return _checked(line, path=path, what=f"the checkpoint at #{seq}")
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise AnchorError(f"{path} holds a line that is not a checkpoint ({exc})") from None
+    return None
+
+
+def _checked(line: bytes, *, path: Path, what: str) -> Checkpoint:
+    try:
+        raw = json.loads(line)
         checkpoint = Checkpoint(
             seq=int(raw["seq"]), hash=str(raw["hash"]), at=str(raw["at"]), key_id=str(raw["key_id"])
         )
         mac = str(raw["mac"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise AnchorError(f"the last line of {path} is not a checkpoint ({exc})") from None
+        raise AnchorError(f"{what} in {path} is not a checkpoint ({exc})") from None
     key = verification_keys().get(checkpoint.key_id)
     if key is None:
         raise AnchorError(
-            f"the last checkpoint in {path} is signed with audit key {checkpoint.key_id!r}, "
+            f"{what} in {path} is signed with audit key {checkpoint.key_id!r}, "
             "which is not configured"
         )
     expected = checkpoint.mac(key)
     if not hmac.compare_digest(expected, mac):
-        raise AnchorError(f"the last checkpoint in {path} has a wrong MAC (forged or altered)")
+        raise AnchorError(f"{what} in {path} has a wrong MAC (forged or altered)")
     return checkpoint

@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def _revoke_event_rewrites(*, using: str, **kwargs) -> None:
+    from audit.triggers import revoke_event_rewrites
+
+    revoke_event_rewrites(connections[using])
 
 
 class AuditConfig(AppConfig):
@@ -7,3 +15,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import checks  # noqa: F401 - registers the engine check
+
+        # Default privileges give the runtime role UPDATE and DELETE on every new table;
+        # after each migrate the log's are taken back (audit/triggers.py).
+        post_migrate.connect(_revoke_event_rewrites, sender=self)

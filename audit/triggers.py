@@ -69,3 +69,41 @@ def remove_append_only_guards(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         for statement in _statements(connection, install=False):
             cursor.execute(statement)
+
+
+# Rights the runtime role never needs on the log: with the triggers it could not use them
+# anyway; without them in its grant, a lifted trigger would still not let it rewrite. The
+# chain head is updated on every append, but never deleted or emptied.
+_REVOKED = {
+    TABLE: ("UPDATE", "DELETE", "TRUNCATE", "TRIGGER", "REFERENCES"),
+    "audit_chain_head": ("DELETE", "TRUNCATE", "TRIGGER", "REFERENCES"),
+}
+
+
+def revoke_event_rewrites(connection: BaseDatabaseWrapper) -> list[str]:
+    """Take rewriting rights on the log back from every role but its tables' owner.
+
+    PostgreSQL only; run by `migrate` (as the owner, after default privileges granted the
+    runtime role everything on a new table) and by `setup_db_roles`. Returns what it revoked.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    revoked = []
+    with connection.cursor() as cursor:
+        for table, privileges in _REVOKED.items():
+            cursor.execute(
+                """
+                SELECT DISTINCT pg_get_userbyid(acl.grantee)
+                FROM pg_class c, aclexplode(c.relacl) acl
+                WHERE c.oid = to_regclass(%s) AND acl.grantee <> c.relowner
+                  AND acl.grantee <> 0 AND acl.privilege_type = ANY(%s)
+                """,
+                [table, list(privileges)],
+            )
+            for (role,) in cursor.fetchall():
+                cursor.execute(
+                    f"REVOKE {', '.join(privileges)} ON {table} FROM "
+                    f"{connection.ops.quote_name(role)}"
+                )
+                revoked.append(f"{table}: {', '.join(privileges)} revoked from {role}")
+    return revoked

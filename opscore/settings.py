@@ -78,6 +78,22 @@ if not OPSCORE_AUDIT_KEYS:
 # Signed checkpoints of the chain (audit/anchors.py); outside the database owner's reach in
 # production for them to count.
 OPSCORE_AUDIT_ANCHOR_DIR = Path(os.environ.get("OPSCORE_AUDIT_ANCHOR_DIR") or VAR_DIR / "anchors")
+# Optionally, each checkpoint is also POSTed to an endpoint of another party, signed the
+# Standard Webhooks way with OPSCORE_AUDIT_ANCHOR_SECRET (audit/anchor_delivery.py).
+OPSCORE_AUDIT_ANCHOR_URL = os.environ.get("OPSCORE_AUDIT_ANCHOR_URL", "").strip()
+OPSCORE_AUDIT_ANCHOR_SECRET = os.environ.get("OPSCORE_AUDIT_ANCHOR_SECRET", "").strip()
+if OPSCORE_AUDIT_ANCHOR_URL and not OPSCORE_AUDIT_ANCHOR_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured(
+        "OPSCORE_AUDIT_ANCHOR_URL is set: OPSCORE_AUDIT_ANCHOR_SECRET must be the endpoint's "
+        "signing secret, whsec_ followed by base64 (24+ random bytes)"
+    )
+OPSCORE_AUDIT_ANCHOR_ATTEMPTS = max(env_int("OPSCORE_AUDIT_ANCHOR_ATTEMPTS", 3), 1)
+OPSCORE_AUDIT_ANCHOR_BACKOFF_SECONDS = float(
+    os.environ.get("OPSCORE_AUDIT_ANCHOR_BACKOFF_SECONDS", "") or 2
+)
+OPSCORE_AUDIT_ANCHOR_TIMEOUT_SECONDS = float(
+    os.environ.get("OPSCORE_AUDIT_ANCHOR_TIMEOUT_SECONDS", "") or 10
+)
 ALLOWED_HOSTS = os.environ.get("OPSCORE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("OPSCORE_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
@@ -179,6 +195,24 @@ if DATABASES["default"]["ENGINE"] == "opscore.db.sqlite3":
     }
     # Worker tests share the test database with a qcluster subprocess, so it lives in a file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-opscore.sqlite3")}
+
+# Least privilege on PostgreSQL (opscore/db/roles.py): DATABASE_URL is the application's
+# runtime role, which cannot alter, disable or drop what it uses; `migrate` and
+# `createcachetable` connect as the owner role of OPSCORE_MIGRATION_DATABASE_URL instead.
+# Unset: one role does both, as on SQLite.
+OPSCORE_MIGRATION_DATABASE = None
+if os.environ.get("OPSCORE_MIGRATION_DATABASE_URL", "").strip():
+    OPSCORE_MIGRATION_DATABASE = dj_database_url.parse(
+        os.environ["OPSCORE_MIGRATION_DATABASE_URL"].strip()
+    )
+    if OPSCORE_MIGRATION_DATABASE["ENGINE"] != "django.db.backends.postgresql" or any(
+        str(OPSCORE_MIGRATION_DATABASE.get(k) or "") != str(DATABASES["default"].get(k) or "")
+        for k in ("NAME", "HOST", "PORT")
+    ):
+        raise ImproperlyConfigured(
+            "OPSCORE_MIGRATION_DATABASE_URL must be a postgres:// URL naming the same database, "
+            "host and port as DATABASE_URL, with the owner role's credentials"
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

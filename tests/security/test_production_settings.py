@@ -74,7 +74,10 @@ def test_the_readme_production_environment_passes_the_deploy_check_with_no_warni
     # The README's values are commands that make keys; the check gets keys made the same way.
     env["OPSCORE_SECRET_KEY"] = secrets.token_urlsafe(50)
     env["OPSCORE_AUDIT_KEYS"] = audit_keys()
-    env.pop("DATABASE_URL", None)  # the deploy checks read settings; no server to reach here
+    # The deploy checks read settings; no server to reach here (and the owner's URL must name
+    # the same database as DATABASE_URL, so it goes too).
+    env.pop("DATABASE_URL", None)
+    env.pop("OPSCORE_MIGRATION_DATABASE_URL", None)
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
 
@@ -94,6 +97,7 @@ def test_the_deploy_check_still_warns_without_the_https_settings(tmp_path):
     env["OPSCORE_SECRET_KEY"] = secrets.token_urlsafe(50)
     env["OPSCORE_AUDIT_KEYS"] = audit_keys()
     env.pop("DATABASE_URL", None)
+    env.pop("OPSCORE_MIGRATION_DATABASE_URL", None)
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
 
@@ -193,3 +197,29 @@ def test_a_new_api_key_shown_once_never_travels_in_a_cookie(client):
     assert len(warnings) == 1
     assert "opk_" in warnings[0]
     assert "messages" not in shown.cookies
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"OPSCORE_AUDIT_ANCHOR_URL": "https://anchors.example.com/in"},
+            "OPSCORE_AUDIT_ANCHOR_SECRET must be the endpoint's signing secret",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgres://opscore_app@db.internal:5432/opscore",
+                "OPSCORE_MIGRATION_DATABASE_URL": "postgres://opscore_owner@db.internal:5432/other",
+            },
+            "OPSCORE_MIGRATION_DATABASE_URL must be a postgres:// URL naming the same database",
+        ),
+    ],
+    ids=["anchor-url-without-secret", "owner-url-for-another-database"],
+)
+def test_a_half_configured_anchor_endpoint_or_owner_role_is_refused(tmp_path, extra, message):
+    env = {"OPSCORE_SECRET_KEY": secrets.token_urlsafe(50), "OPSCORE_AUDIT_KEYS": audit_keys()}
+
+    result = manage("check", env={**env, **extra}, tmp_path=tmp_path)
+
+    assert result.returncode != 0
+    assert message in result.stderr
