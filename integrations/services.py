@@ -43,6 +43,7 @@ from integrations.models import (
     TriggerBinding,
     WebhookSource,
 )
+from observability.metrics.definitions import INGEST_REJECTED
 from opscore import json_input
 from opscore.actors import Actor
 from opscore.api_errors import Problem, json_input_problem
@@ -590,6 +591,7 @@ def record_rejection(
     """
     fields = document if isinstance(document, dict) else {}
     problem.recorded = True  # so the API edge does not record it a second time
+    INGEST_REJECTED.labels(channel=channel, problem=problem.code[:60]).inc()
     now = timezone.now()
     code = problem.code[:60]
     with transaction.atomic():

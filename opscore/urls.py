@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from observability.metrics.views import metrics_view
 from opscore.api_errors import UnknownEndpoint
 
 admin.site.site_header = "opscore"
@@ -10,6 +11,7 @@ admin.site.index_title = "Operations"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),
     path("api/v1/", include("integrations.api")),
