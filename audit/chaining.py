@@ -166,4 +166,6 @@ class ChainEventsAtCommit:
         if self.pending_events and not opscore_transaction_open(self):
             # Under TestCase the outermost opscore block ends in a savepoint release, and
             # its events must be in the table before the test reads them.
-            write_pending_events(self)
+            from observability.metrics.definitions import EVENTS_APPENDED
+
+            EVENTS_APPENDED.inc(write_pending_events(self))

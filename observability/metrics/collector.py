@@ -66,7 +66,8 @@ class DatabaseCollector(Collector):
         yield from (open_tasks, oldest, overdue)
 
     def _engine(self, now: datetime) -> Iterator[GaugeMetricFamily]:
-        from workflows.models import Execution, ExecutionStatus, Timer
+        from workflows.models import Execution, Timer
+        from workflows.models.execution import ExecutionStatus
 
         dead = Execution.objects.filter(status=ExecutionStatus.DEAD).count()
         yield GaugeMetricFamily(

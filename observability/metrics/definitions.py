@@ -79,7 +79,7 @@ ESCALATIONS = Counter(
 )
 SLA_BREACHES = Counter(
     "opscore_review_sla_breaches_total",
-    "Review tasks decided or escalated after their deadline, by workflow.",
+    "Review tasks whose deadline passed undecided (counted at their first escalation).",
     ["workflow"],
 )
 NOTIFICATION_FAILURES = Counter(
