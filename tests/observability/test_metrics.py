@@ -174,3 +174,27 @@ def test_a_scrape_takes_the_same_queries_whatever_the_data_size():
     assert len(small.captured_queries) == len(larger.captured_queries)
     assert sum(v for (n, _), v in samples.items() if n == "opscore_review_tasks_open") == 6
     assert "audit_event" not in " ".join(q["sql"] for q in larger.captured_queries)
+
+
+COUNT_IN_A_WORKER = """
+from observability.metrics.definitions import DEAD_LETTERS
+DEAD_LETTERS.labels(workflow="order", step="dispatch.execute").inc({n})
+"""
+
+
+def test_under_multiprocess_the_scrape_sums_every_worker(tmp_path, monkeypatch):
+    """Two worker processes (as gunicorn or django-q2 would run) write to the shared directory;
+    the scrape adds them up."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for n in (2, 3):
+        subprocess.run([sys.executable, "-c", COUNT_IN_A_WORKER.format(n=n)], env=env, check=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    samples = scrape(APIClient())
+    labels = (("step", "dispatch.execute"), ("workflow", "order"))
+    assert samples[("opscore_dead_letters_total", labels)] == 5
+    assert ("opscore_review_tasks_open", ()) not in samples  # gauges still come from the db
+    assert ("opscore_dead_letters", ()) in samples
