@@ -11,7 +11,7 @@ import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -53,8 +53,12 @@ def scrape() -> bytes:
     return process_metrics + generate_latest(database)
 
 
-@require_GET
+@csrf_exempt  # no session, no cookie: a POST gets the 405 below, not the CSRF page
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = _problem(405, "Method Not Allowed", "only GET reads the metrics")
+        response["Allow"] = "GET, HEAD"
+        return response
     expected = settings.OPSCORE_METRICS_TOKEN
     if not expected:
         return _problem(404, "Not Found", "metrics are not enabled on this server")

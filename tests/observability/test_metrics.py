@@ -146,6 +146,14 @@ def test_a_missing_or_wrong_token_is_401_with_no_metric(authorization):
     assert b"opscore_" not in response.content
 
 
+def test_other_methods_are_a_405_problem_even_with_the_token():
+    client = APIClient(enforce_csrf_checks=True)
+    response = client.post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/problem+json"
+    assert b"opscore_" not in response.content
+
+
 def test_without_a_configured_token_metrics_do_not_exist(settings):
     settings.OPSCORE_METRICS_TOKEN = ""
     for headers in (
