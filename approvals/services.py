@@ -30,6 +30,7 @@ from approvals.models import (
     TaskStatus,
 )
 from approvals.permissions import may_decide
+from observability.metrics.definitions import ESCALATIONS, NOTIFICATION_FAILURES, SLA_BREACHES
 from opscore.actors import SYSTEM, Actor
 from opscore.scrubbing import recordable
 from workflows import engine, registry
@@ -555,6 +556,10 @@ def _advance(task: ReviewTask, *, now: datetime) -> dict[str, int]:
                 _record(task, instance=instance, type="task.reminded", actor=SYSTEM)
                 done["reminders"] += 1
         elif task.escalation_level < len(levels):
+            if task.escalation_level == 0 and now >= task.due_at:
+                # The first escalation past the deadline is the breach of the SLA.
+                transaction.on_commit(SLA_BREACHES.labels(workflow=task.workflow).inc)
+            transaction.on_commit(ESCALATIONS.labels(workflow=task.workflow).inc)
             group = Group.objects.get_or_create(name=levels[task.escalation_level])[0]
             task.escalation_level += 1
             task.escalated_to = group
@@ -671,6 +676,7 @@ def deliver_notifications(*, batch_size: int = 200) -> tuple[int, int]:
                 notification.last_error = recordable(f"{type(error).__name__}: {error}")
                 notification.save()
                 failed += 1
+                NOTIFICATION_FAILURES.labels(kind=notification.kind).inc()
                 logger.warning("notification %s not sent: %s", pk, error)
                 continue
             notification.sent_at = timezone.now()

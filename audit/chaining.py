@@ -15,6 +15,7 @@ outermost block opened by opscore code counts as the commit.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
@@ -64,16 +65,20 @@ def opscore_transaction_open(connection) -> bool:
     return any(not block._from_testcase for block in connection.atomic_blocks)
 
 
-def write_pending_events(connection) -> None:
-    """Chain and insert the connection's pending events inside its still-open transaction."""
+def write_pending_events(connection) -> int:
+    """Chain and insert the connection's pending events inside its still-open transaction;
+    return how many were written."""
     from audit.models import ChainHead, Event
+    from observability.metrics.definitions import CHAIN_HEAD_WAIT
 
     events = connection.pending_events.take()
     if not events:
-        return
+        return 0
     heads = ChainHead.objects.using(connection.alias)
     locked_head = heads.select_for_update().filter(pk=1).values_list("last_seq", "last_hash")
+    waiting_since = time.monotonic()
     head = locked_head.first()
+    CHAIN_HEAD_WAIT.observe(time.monotonic() - waiting_since)
     if head is None:
         # The migration creates the head; only an emptied database (a test flush) lacks it,
         # and concurrent first writers must not both create it.
@@ -109,6 +114,7 @@ def write_pending_events(connection) -> None:
     ChainHead.objects.using(connection.alias).filter(pk=1).update(
         last_seq=last_seq, last_hash=last_hash
     )
+    return len(events)
 
 
 class ChainEventsAtCommit:
@@ -123,13 +129,18 @@ class ChainEventsAtCommit:
         self.pending_events = PendingEvents()
 
     def commit(self) -> None:
+        from observability.metrics.definitions import EVENTS_APPENDED
+
+        written = 0
         if self.pending_events:
             try:
-                write_pending_events(self)
+                written = write_pending_events(self)
             except BaseException:
                 self.rollback()
                 raise
         super().commit()
+        if written:
+            EVENTS_APPENDED.inc(written)
 
     def rollback(self) -> None:
         self.pending_events.clear()
@@ -155,4 +166,6 @@ class ChainEventsAtCommit:
         if self.pending_events and not opscore_transaction_open(self):
             # Under TestCase the outermost opscore block ends in a savepoint release, and
             # its events must be in the table before the test reads them.
-            write_pending_events(self)
+            from observability.metrics.definitions import EVENTS_APPENDED
+
+            EVENTS_APPENDED.inc(write_pending_events(self))

@@ -19,6 +19,7 @@ from audit.chaining import opscore_transaction_open, write_pending_events
 from audit.hashing import normalize_payload
 from audit.keys import signing_key
 from audit.models import Event
+from observability.metrics.definitions import EVENTS_APPENDED
 from opscore.actors import Actor
 
 
@@ -55,7 +56,7 @@ def append_event(
     connection.pending_events.add(event)
     if not opscore_transaction_open(connection):
         # Only TestCase's never-committed blocks are open: there is no commit to wait for.
-        write_pending_events(connection)
+        EVENTS_APPENDED.inc(write_pending_events(connection))
     return event
 
 

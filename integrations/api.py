@@ -7,6 +7,7 @@ are problem details (opscore.api_errors) and are recorded as rejections.
 from __future__ import annotations
 
 import ipaddress
+import time
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import UnreadablePostError
@@ -27,6 +28,12 @@ from rest_framework.views import APIView
 from integrations import selectors, services
 from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
+from observability.metrics.definitions import (
+    INGEST_ACCEPTED,
+    INGEST_LATENCY,
+    INGEST_REPLAYED,
+    INGEST_REQUESTS,
+)
 from opscore.api_errors import Problem, problem_from, problem_responses
 from opscore.api_permissions import ReadByPermission
 from opscore.throttling import WebhookThrottle
@@ -100,7 +107,9 @@ class InboundEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _ingest_response(result: services.IngestResult) -> Response:
+def _ingest_response(result: services.IngestResult, *, channel: str) -> Response:
+    # The service's transaction has committed by now: count what it did.
+    (INGEST_REPLAYED if result.replayed else INGEST_ACCEPTED).labels(channel=channel).inc()
     headers = {REPLAY_HEADER: "true"} if result.replayed else {}
     return Response(result.body, status=result.status, headers=headers)
 
@@ -122,6 +131,16 @@ class RecordsRejections:
     """Mixin: refusals raised before the service ran (auth, media type) are recorded too."""
 
     rejection_channel: str = Channel.API
+
+    def dispatch(self, request, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            INGEST_REQUESTS.labels(channel=self.rejection_channel).inc()
+            INGEST_LATENCY.labels(channel=self.rejection_channel).observe(
+                time.monotonic() - started
+            )
 
     def handle_exception(self, exc):
         if isinstance(exc, exceptions.APIException) and not getattr(exc, "recorded", False):
@@ -273,7 +292,7 @@ class EventsView(RecordsRejections, APIView):
             caller=caller,
             client_ip=client_ip(request),
         )
-        return _ingest_response(result)
+        return _ingest_response(result, channel=self.rejection_channel)
 
 
 class WebhookView(RecordsRejections, APIView):
@@ -322,7 +341,7 @@ class WebhookView(RecordsRejections, APIView):
             headers=dict(request.headers),
             client_ip=client_ip(request),
         )
-        return _ingest_response(result)
+        return _ingest_response(result, channel=self.rejection_channel)
 
 
 class NewestFirst(CursorPagination):

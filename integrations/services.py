@@ -46,6 +46,7 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
+from observability.metrics.definitions import INGEST_REJECTED
 from opscore import json_input, request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.api_errors import Problem, json_input_problem
@@ -640,6 +641,7 @@ def record_rejection(
         authenticated=authenticated,
     )
     problem.recorded = True  # so the API edge does not record it a second time
+    INGEST_REJECTED.labels(channel=channel, problem=problem.code[:60]).inc()
     now = timezone.now()
     code = problem.code[:60]
     with transaction.atomic():

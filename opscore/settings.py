@@ -395,6 +395,8 @@ OPSCORE_READINESS_CHECKS = {
     "cluster": "opscore.health.check_cluster",
     "sweeper": "opscore.health.check_sweeper",
 }
+# /metrics answers only a scraper presenting this bearer token; unset, the endpoint is a 404.
+OPSCORE_METRICS_TOKEN = os.environ.get("OPSCORE_METRICS_TOKEN", "")
 OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS = env_int("OPSCORE_READY_CLUSTER_MAX_AGE_SECONDS", 120)
 OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS = env_int("OPSCORE_READY_SWEEPER_MAX_AGE_SECONDS", 300)
 OPSCORE_READY_CHAIN_LOCK_TIMEOUT_MS = env_int("OPSCORE_READY_CHAIN_LOCK_TIMEOUT_MS", 500)

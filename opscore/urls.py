@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from observability.metrics.views import metrics_view
 from opscore.api_errors import UnknownEndpoint
 
 admin.site.site_header = "opscore"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/reports/", include("observability.report_views")),
     path("admin/system-map/", include("observability.system_map_urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),
     path("api/v1/", include("integrations.api")),

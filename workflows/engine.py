@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 
 from audit.models import Event
 from audit.services import append_event
+from observability.metrics.definitions import TRANSITIONS
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from workflows import registry
@@ -182,6 +183,8 @@ def transition(
             actor=str(actor),
         )
         _leave_state(definition=definition, instance=locked, state=source, transition=name)
+        # Counted once the change commits: a rolled-back transition did not happen.
+        transaction.on_commit(TRANSITIONS.labels(workflow=definition.name, transition=name).inc)
         _enter_state(definition=definition, instance=locked, actor=actor)
     return locked
 

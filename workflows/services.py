@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from observability.metrics.definitions import (
+    ATTEMPTS_PER_SUCCESS,
+    DEAD_LETTERS,
+    LEASE_RECOVERIES,
+    STEP_QUEUE_SECONDS,
+    STEP_RUN_SECONDS,
+    TIMER_LAG,
+)
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.errors import PermanentError
@@ -189,6 +198,12 @@ def run_execution(*, execution_id: int) -> RunOutcome:
         logger.info(
             "execution.started", attempt=execution.attempts, max_attempts=execution.max_attempts
         )
+        labels = {"workflow": definition.name, "step": step.name}
+        started = time.monotonic()
+        if execution.attempts == 1:
+            STEP_QUEUE_SECONDS.labels(**labels).observe(
+                max((timezone.now() - execution.created_at).total_seconds(), 0.0)
+            )
         try:
             result = step.executor(StepCall(instance=instance, execution=execution))
         except Exception as error:  # every failure is recorded; the kind decides retry or dead
@@ -199,10 +214,17 @@ def run_execution(*, execution_id: int) -> RunOutcome:
                 error_kind=type(error).__name__,
                 attempt=execution.attempts,
             )
-            return _record_failure(
-                execution_id=execution_id, error=error, permanent=isinstance(error, PermanentError)
+            outcome = _record_failure(
+                execution_id=execution_id,
+                error=error,
+                permanent=isinstance(error, PermanentError),
+                labels=labels,
             )
-        outcome = _record_success(execution_id=execution_id, step=step, result=result)
+        else:
+            outcome = _record_success(execution_id=execution_id, step=step, result=result)
+            if outcome.status == ExecutionStatus.SUCCEEDED:
+                ATTEMPTS_PER_SUCCESS.labels(**labels).observe(execution.attempts)
+        STEP_RUN_SECONDS.labels(**labels).observe(time.monotonic() - started)
         logger.info("execution.finished", status=outcome.status)
         return outcome
 
@@ -240,7 +262,9 @@ def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, A
     return RunOutcome(execution_id, ExecutionStatus.SUCCEEDED)
 
 
-def _record_failure(*, execution_id: int, error: Exception, permanent: bool) -> RunOutcome:
+def _record_failure(
+    *, execution_id: int, error: Exception, permanent: bool, labels: dict[str, str]
+) -> RunOutcome:
     now = timezone.now()
     # Remote error bodies end up here and in the (uneditable) log: scrubbed and bounded first.
     message = recordable(f"{type(error).__name__}: {error}")
@@ -255,6 +279,7 @@ def _record_failure(*, execution_id: int, error: Exception, permanent: bool) -> 
             execution.status = ExecutionStatus.DEAD
             execution.finished_at = now
             event_type = "execution.dead"
+            transaction.on_commit(DEAD_LETTERS.labels(**labels).inc)
         else:
             execution.status = ExecutionStatus.FAILED
             execution.next_attempt_at = now + retry_delay(attempt=execution.attempts)
@@ -354,6 +379,8 @@ def _recover_expired_leases(*, now: datetime, batch_size: int) -> int:
             execution.lease_expires_at = None
             execution.save(update_fields=["status", "lease_expires_at", "updated_at"])
             engine.enqueue_execution(execution)
+        if expired:
+            transaction.on_commit(lambda: LEASE_RECOVERIES.inc(len(expired)))
     return len(expired)
 
 
@@ -379,6 +406,8 @@ def _fire_due_timers(*, now: datetime, batch_size: int) -> int:
                     )
                 timer.outcome = "fired"
                 fired += 1
+                lag = max((timezone.now() - timer.due_at).total_seconds(), 0.0)
+                transaction.on_commit(lambda lag=lag: TIMER_LAG.observe(lag))
             except (engine.StaleInstance, engine.IllegalTransition):
                 timer.outcome = "obsolete"
             timer.fired_at = now

@@ -1,0 +1,1 @@
+"""Prometheus metrics: counters where the work happens, database gauges at scrape time."""
