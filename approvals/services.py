@@ -30,8 +30,8 @@ from approvals.models import (
     TaskStatus,
 )
 from approvals.permissions import may_decide
-from observability.metrics.definitions import ESCALATIONS, NOTIFICATION_FAILURES, SLA_BREACHES
 from opscore.actors import SYSTEM, Actor
+from opscore.metrics import ESCALATIONS, NOTIFICATION_FAILURES, SLA_BREACHES
 from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.models import WorkflowInstance

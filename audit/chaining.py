@@ -69,7 +69,7 @@ def write_pending_events(connection) -> int:
     """Chain and insert the connection's pending events inside its still-open transaction;
     return how many were written."""
     from audit.models import ChainHead, Event
-    from observability.metrics.definitions import CHAIN_HEAD_WAIT
+    from opscore.metrics import CHAIN_HEAD_WAIT
 
     events = connection.pending_events.take()
     if not events:
@@ -129,7 +129,7 @@ class ChainEventsAtCommit:
         self.pending_events = PendingEvents()
 
     def commit(self) -> None:
-        from observability.metrics.definitions import EVENTS_APPENDED
+        from opscore.metrics import EVENTS_APPENDED
 
         written = 0
         if self.pending_events:
@@ -166,6 +166,6 @@ class ChainEventsAtCommit:
         if self.pending_events and not opscore_transaction_open(self):
             # Under TestCase the outermost opscore block ends in a savepoint release, and
             # its events must be in the table before the test reads them.
-            from observability.metrics.definitions import EVENTS_APPENDED
+            from opscore.metrics import EVENTS_APPENDED
 
             EVENTS_APPENDED.inc(write_pending_events(self))

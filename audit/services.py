@@ -19,8 +19,8 @@ from audit.chaining import opscore_transaction_open, write_pending_events
 from audit.hashing import normalize_payload
 from audit.keys import signing_key
 from audit.models import Event
-from observability.metrics.definitions import EVENTS_APPENDED
 from opscore.actors import Actor
+from opscore.metrics import EVENTS_APPENDED
 
 
 def append_event(

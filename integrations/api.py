@@ -28,14 +28,14 @@ from rest_framework.views import APIView
 from integrations import selectors, services
 from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
-from observability.metrics.definitions import (
+from opscore.api_errors import Problem, problem_from, problem_responses
+from opscore.api_permissions import ReadByPermission
+from opscore.metrics import (
     INGEST_ACCEPTED,
     INGEST_LATENCY,
     INGEST_REPLAYED,
     INGEST_REQUESTS,
 )
-from opscore.api_errors import Problem, problem_from, problem_responses
-from opscore.api_permissions import ReadByPermission
 from opscore.throttling import WebhookThrottle
 from privacy.serializers import RevealedJSONField
 

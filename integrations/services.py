@@ -46,10 +46,10 @@ from integrations.models import (
     WebhookSecret,
     WebhookSource,
 )
-from observability.metrics.definitions import INGEST_REJECTED
 from opscore import json_input, request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.api_errors import Problem, json_input_problem
+from opscore.metrics import INGEST_REJECTED
 from opscore.scrubbing import scrub_secrets
 from privacy import sealing
 from workflows import engine, registry

@@ -20,9 +20,9 @@ from django_q.tasks import async_task
 
 from audit.models import Event
 from audit.services import append_event
-from observability.metrics.definitions import TRANSITIONS
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
+from opscore.metrics import TRANSITIONS
 from workflows import registry
 from workflows.models import Execution, Timer, WorkflowInstance
 from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition

@@ -12,7 +12,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from observability.metrics.definitions import (
+from opscore import request_context
+from opscore.actors import SYSTEM, Actor
+from opscore.errors import PermanentError
+from opscore.metrics import (
     ATTEMPTS_PER_SUCCESS,
     DEAD_LETTERS,
     LEASE_RECOVERIES,
@@ -20,9 +23,6 @@ from observability.metrics.definitions import (
     STEP_RUN_SECONDS,
     TIMER_LAG,
 )
-from opscore import request_context
-from opscore.actors import SYSTEM, Actor
-from opscore.errors import PermanentError
 from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.backoff import retry_delay

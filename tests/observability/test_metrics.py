@@ -185,7 +185,7 @@ def test_a_scrape_takes_the_same_queries_whatever_the_data_size():
 
 
 COUNT_IN_A_WORKER = """
-from observability.metrics.definitions import DEAD_LETTERS
+from opscore.metrics import DEAD_LETTERS
 DEAD_LETTERS.labels(workflow="order", step="dispatch.execute").inc({n})
 """
 

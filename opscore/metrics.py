@@ -3,7 +3,8 @@
 Counters and histograms are process-local; under gunicorn and django-q2 workers set
 PROMETHEUS_MULTIPROC_DIR (an empty directory, shared by every process, wiped at deploy) and
 prometheus_client writes them to memory-mapped files that the scrape sums. Gauges that need the
-database are not here: `collector.DatabaseCollector` reads them at scrape time.
+database are not here: `observability.metrics.collector.DatabaseCollector` reads them at
+scrape time. Kept in the kernel so every layer can count its work without importing upwards.
 """
 
 from __future__ import annotations
