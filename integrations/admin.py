@@ -163,8 +163,9 @@ class EventTypeAdmin(ConfigAuditedAdmin, admin.ModelAdmin):
 
 
 class WebhookSecretInline(ConfigAuditedInline, admin.TabularInline):
-    """Secrets are listed by their start only and added by the rotation action, which shows a
-    new one once: whoever may view a source must not read the secrets that sign its hooks."""
+    """Secrets are listed by number and age only, and added by the rotation action, which shows
+    a new one once: whoever may view a source must not read any part of the secrets that sign
+    its hooks."""
 
     config_fields = ["is_active"]
     model = WebhookSecret
@@ -175,13 +176,13 @@ class WebhookSecretInline(ConfigAuditedInline, admin.TabularInline):
 
     @admin.display(description="secret")
     def preview(self, secret: WebhookSecret) -> str:
-        return f"{secret.secret[:10]}…"
+        return f"#{secret.pk}"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def config_label(self, secret: WebhookSecret) -> str:
-        return f"{secret.source} secret #{secret.pk}"  # str() shows the secret's start
+        return str(secret)
 
 
 @admin.register(WebhookSource)

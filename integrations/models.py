@@ -294,7 +294,8 @@ class WebhookSecret(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.source} secret {self.secret[:10]}…"
+        # Never any part of the secret: this string reaches admin pages, logs and events.
+        return f"{self.source} secret #{self.pk}"
 
 
 class Schedule(models.Model):

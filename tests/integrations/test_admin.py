@@ -203,3 +203,23 @@ def test_a_schedule_saved_in_admin_gets_its_django_q_schedule(boss):
         {"name": "bad", "event_type": tick.pk, "cron": "every night", "payload": "{}"},
     )
     assert "not a valid cron expression" in bad.content.decode()
+
+
+def test_a_webhook_source_page_shows_no_part_of_its_secrets():
+    """A viewer of webhook sources sees each secret by number, never any of its characters."""
+    from integrations.models import WebhookSecret
+    from tests.factories import webhook_source
+
+    source = webhook_source(name="carrier", secrets=2)
+    viewer = user_with_perms(
+        "integrations.view_webhooksource", "integrations.view_webhooksecret", username="wanda"
+    )
+    client = APIClient()
+    client.force_login(viewer)
+    page = client.get(reverse("admin:integrations_webhooksource_change", args=[source.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    for secret in WebhookSecret.objects.filter(source=source):
+        # Past the fixed "whsec_" prefix, even four characters narrow the secret down.
+        assert secret.secret[6:10] not in html
+        assert f"secret #{secret.pk}" in html
