@@ -140,3 +140,37 @@ def start_invoice(*, actor: Actor = SYSTEM, amount: float, **context) -> Any:
         },
         actor=actor,
     )
+
+
+def cluster_heartbeat(*, cluster_id: str) -> None:
+    """Save a django-q2 cluster heartbeat the way a running sentinel does each guard cycle.
+
+    django-q2 keeps a Stat 3 s in the cache; a web process remembers the newest heartbeat it
+    saw. Remember this one now, as a probe polling /readyz would: a cold first /readyz reads
+    the migration graph, which can outlast those 3 s on a loaded machine.
+    """
+    import os
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    from opscore import health
+
+    sentinel = SimpleNamespace(
+        parent_pid=None,
+        pid=os.getpid(),
+        cluster_id=cluster_id,
+        broker=None,
+        tob=timezone.now(),
+        reincarnations=0,
+        status=lambda: Conf.IDLE,
+        monitor=None,
+        pusher=None,
+        pool=[],
+        result_queue=SimpleNamespace(qsize=lambda: 0),
+        task_queue=SimpleNamespace(qsize=lambda: 0),
+    )
+    Stat(sentinel).save()
+    health.check_cluster()

@@ -3,13 +3,11 @@ signed webhook, holds while the condition holds, resolves by itself, and is in t
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -17,10 +15,8 @@ from django.contrib.auth.models import Group
 from django.db import connection, connections  # noqa: F401 - the skipif reads connection
 from django.urls import reverse
 from django.utils import timezone
-from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.monitor import save_task
-from django_q.status import Stat
 
 from approvals.models import ReviewTask
 from audit.models import Event
@@ -36,7 +32,13 @@ from observability.models import (
 )
 from opscore import health
 from opscore.actors import SYSTEM, Actor
-from tests.factories import UserFactory, order_in_review, start_order, user_with_perms
+from tests.factories import (
+    UserFactory,
+    cluster_heartbeat,
+    order_in_review,
+    start_order,
+    user_with_perms,
+)
 from workflows import engine
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
@@ -62,23 +64,7 @@ def on_call(db) -> Group:
 
 
 def _beat() -> None:
-    """A cluster heartbeat, saved the way a running sentinel saves it each guard cycle."""
-    sentinel = SimpleNamespace(
-        parent_pid=None,
-        pid=os.getpid(),
-        cluster_id="alert-test-cluster",
-        broker=None,
-        tob=timezone.now(),
-        reincarnations=0,
-        status=lambda: Conf.IDLE,
-        monitor=None,
-        pusher=None,
-        pool=[],
-        result_queue=SimpleNamespace(qsize=lambda: 0),
-        task_queue=SimpleNamespace(qsize=lambda: 0),
-    )
-    Stat(sentinel).save()
-    health.check_cluster()  # remembered, as a polling probe would
+    cluster_heartbeat(cluster_id="alert-test-cluster")
 
 
 def _sweeps_succeeded() -> None:

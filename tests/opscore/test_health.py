@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -19,13 +17,13 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import Schedule, Task
 from django_q.monitor import save_task
-from django_q.status import Stat
 from django_q.tasks import async_task
 
 from audit.models import ChainHead
 from integrations.models import Rejection
 from opscore import health
 from tests.conftest import free_port, wait_until
+from tests.factories import cluster_heartbeat
 
 # What the sweeper schedules run (their migrations create them under these names).
 SWEEPERS = {
@@ -44,26 +42,7 @@ def fresh_process_state():
 
 
 def _beat() -> None:
-    """Save a cluster heartbeat the way a running sentinel does each guard cycle."""
-    sentinel = SimpleNamespace(
-        parent_pid=None,
-        pid=os.getpid(),
-        cluster_id="probe-test-cluster",
-        broker=None,
-        tob=timezone.now(),
-        reincarnations=0,
-        status=lambda: Conf.IDLE,
-        monitor=None,
-        pusher=None,
-        pool=[],
-        result_queue=SimpleNamespace(qsize=lambda: 0),
-        task_queue=SimpleNamespace(qsize=lambda: 0),
-    )
-    Stat(sentinel).save()
-    # django-q2 keeps a Stat 3 s in the cache; a web process remembers the newest heartbeat it
-    # saw. Remember this one now, as a probe polling /readyz would: a cold first /readyz reads
-    # the migration graph, which can outlast those 3 s on a loaded machine.
-    health.check_cluster()
+    cluster_heartbeat(cluster_id="probe-test-cluster")
 
 
 def _sweep(monkeypatch) -> None:
