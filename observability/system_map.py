@@ -371,7 +371,7 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(maps: list[WorkflowMap]) -> str:
-    from observability.workflow_diagram import mermaid_state_diagram
+    from workflows.diagram import mermaid_state_diagram
 
     out = ["# System map", ""]
     for mapped in maps:

@@ -1,76 +1,14 @@
-"""A workflow's states and transitions, read from its model's django-fsm declarations: as a
-Mermaid state diagram (for docs and markdown) and as an inline SVG drawn here (for admin,
-which must render without internet access, so no JavaScript library is fetched or vendored).
-"""
+"""A workflow's state graph (read from the engine, `workflows.diagram`) drawn as an inline SVG
+for admin, which must render without internet access, so no JavaScript library is fetched or
+vendored."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from html import escape
 
+from workflows.diagram import Arrow, StateGraph, state_graph
 from workflows.registry import WorkflowDefinition
-
-ANY_STATE = "*"
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str
-    target: str
-    name: str
-
-
-@dataclass(frozen=True)
-class StateGraph:
-    initial: str
-    states: tuple[str, ...]
-    terminal: frozenset[str]
-    edges: tuple[Edge, ...]
-    labels: dict[str, str]
-
-
-def state_graph(definition: WorkflowDefinition) -> StateGraph:
-    """Every declared transition as an edge; a transition from any state ("*") becomes one
-    edge from each non-terminal state, and "+" (any but the target) likewise."""
-    field = definition.model._meta.get_field("state")
-    labels = {str(value): str(label) for value, label in (field.choices or [])}
-    states: list[str] = list(labels)
-    initial = str(field.get_default())
-    if initial not in states:
-        states.insert(0, initial)
-    terminal = frozenset(str(state) for state in definition.terminal_states)
-    edges: list[Edge] = []
-    for transition in field.get_all_transitions(definition.model):
-        target = str(transition.target)
-        sources = (
-            [state for state in states if state not in terminal and state != target]
-            if transition.source in (ANY_STATE, "+")
-            else [str(transition.source)]
-        )
-        for source in sources:
-            edges.append(Edge(source=source, target=target, name=transition.name))
-            for state in (source, target):
-                if state not in states:
-                    states.append(state)
-    edges.sort(key=lambda edge: (states.index(edge.source), states.index(edge.target), edge.name))
-    return StateGraph(
-        initial=initial, states=tuple(states), terminal=terminal, edges=tuple(edges), labels=labels
-    )
-
-
-def mermaid_state_diagram(definition: WorkflowDefinition) -> str:
-    """A Mermaid `stateDiagram-v2` of the workflow: the initial state, every transition labelled
-    with its name, and the terminal states ending in [*]."""
-    graph = state_graph(definition)
-    lines = ["stateDiagram-v2", f"    [*] --> {graph.initial}"]
-    for state in graph.states:
-        label = graph.labels.get(state)
-        if label and label != state:
-            lines.append(f"    {state} : {label}")
-    lines += [f"    {edge.source} --> {edge.target} : {edge.name}" for edge in graph.edges]
-    lines += [f"    {state} --> [*]" for state in graph.states if state in graph.terminal]
-    return "\n".join(lines) + "\n"
 
 
 def _layers(graph: StateGraph) -> list[list[str]]:
@@ -158,7 +96,7 @@ def state_diagram_svg(
 
 
 def _edge_svg(
-    edge: Edge, position: dict[str, tuple[float, float]], pair_seen: dict[tuple[str, str], int]
+    edge: Arrow, position: dict[str, tuple[float, float]], pair_seen: dict[tuple[str, str], int]
 ) -> str:
     (sx, sy), (tx, ty) = position[edge.source], position[edge.target]
     key = (edge.source, edge.target)
