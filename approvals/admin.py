@@ -12,9 +12,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -39,9 +41,12 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     json_block,
 )
+from opscore.admin_links import ViewerLinksMixin, admin_url, link_or_text
+from opscore.moments import moment
 from privacy import sealing
 from workflows import engine, registry
 from workflows.registry import HumanStep
+from workflows.selectors import where_it_stands
 
 
 class TaskActionForm(ActionForm):
@@ -85,8 +90,16 @@ class HumanStepFilter(admin.SimpleListFilter):
         return queryset.filter(step=self.value()) if self.value() else queryset
 
 
-class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """A queue of review tasks; subclasses name the selector that fills it."""
+class TaskQueueAdmin(
+    ViewerLinksMixin, ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    """A queue of review tasks; subclasses name the selector that fills it.
+
+    A task's page carries the decisions its viewer may take as buttons (`task_offer`), each a
+    POST to `work_view`, which calls one service; the list's actions work several at once.
+    """
+
+    change_form_template = "admin/approvals/task_change_form.html"
 
     selector = staticmethod(selectors.visible_tasks)
     list_display = [
@@ -121,14 +134,13 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
             None,
             {
                 "fields": [
-                    "title",
                     "instance_link",
                     "instance_state",
                     "step",
-                    "queue",
-                    "assignee",
+                    "queue_name",
+                    "assignee_name",
                     "status",
-                    "due_at",
+                    "due_when",
                     "escalation",
                     "information",
                     "decision_made",
@@ -144,10 +156,10 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
         "instance_link",
         "instance_state",
         "step",
-        "queue",
-        "assignee",
+        "queue_name",
+        "assignee_name",
         "status",
-        "due_at",
+        "due_when",
         "escalation",
         "information",
         "decision_made",
@@ -182,10 +194,13 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
     def due(self, task: ReviewTask) -> str:
         if task.is_active and task.due_at < timezone.now():
             return format_html(
-                '<strong style="color:#ba2121">{} (overdue)</strong>',
-                f"{timezone.localtime(task.due_at):%Y-%m-%d %H:%M}",
+                '<strong style="color:#ba2121">{} (overdue)</strong>', moment(task.due_at)
             )
-        return f"{timezone.localtime(task.due_at):%Y-%m-%d %H:%M}"
+        return moment(task.due_at)
+
+    @admin.display(description="due")
+    def due_when(self, task: ReviewTask) -> str:
+        return self.due(task)
 
     # --- the task page ----------------------------------------------------------------------
 
@@ -198,10 +213,15 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
 
     @admin.display(description="instance")
     def instance_link(self, task: ReviewTask) -> str:
-        instance = self._instance(task)
-        opts = instance._meta
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk])
-        return format_html("<a href='{}'>{}</a>", url, instance)
+        return link_or_text(self._instance(task))
+
+    @admin.display(description="queue")
+    def queue_name(self, task: ReviewTask) -> str:
+        return link_or_text(task.queue)
+
+    @admin.display(description="assignee")
+    def assignee_name(self, task: ReviewTask) -> str:
+        return link_or_text(task.assignee) if task.assignee_id else "—"
 
     @admin.display(description="instance state")
     def instance_state(self, task: ReviewTask) -> str:
@@ -213,8 +233,7 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
         if not task.escalation_level:
             return "not escalated"
         return (
-            f"level {task.escalation_level} to {task.escalated_to} "
-            f"at {timezone.localtime(task.escalated_at):%Y-%m-%d %H:%M}"
+            f"level {task.escalation_level} to {task.escalated_to} at {moment(task.escalated_at)}"
         )
 
     @admin.display(description="information requested")
@@ -227,7 +246,8 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
             return "—"
         who = task.decided_by.get_username() if task.decided_by_id else "system"
         reason = f": {task.reason}" if task.reason else ""
-        return f"{task.get_status_display()} ({task.outcome}) by {who}{reason}"
+        when = moment(task.decided_at)
+        return f"{task.get_status_display()} ({task.outcome}) by {who} at {when}{reason}"
 
     @admin.display(description="context")
     def context_pretty(self, task: ReviewTask) -> str:
@@ -236,9 +256,13 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
 
     @admin.display(description="automated decision")
     def routing(self, task: ReviewTask) -> str:
+        record = selectors.routing_decision(task=task)
         return render_to_string(
             "admin/approvals/routing_decision.html",
-            {"record": selectors.routing_decision(task=task)},
+            {
+                "record": record,
+                "explain_url": record and admin_url(type(record), record.pk, obj=record),
+            },
         )
 
     @admin.display(description="timeline")
@@ -247,6 +271,84 @@ class TaskQueueAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Model
             "admin/workflows/timeline_table.html",
             {"events": selectors.task_timeline(task=task)},
         )
+
+    # --- deciding from the task page ------------------------------------------------------------
+
+    def get_urls(self):
+        opts = self.opts
+        return [
+            path(
+                "<path:object_id>/work/",
+                self.admin_site.admin_view(self.work_view),
+                name=f"{opts.app_label}_{opts.model_name}_work",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        task = self.get_object(request, object_id)
+        if task is not None and self.has_view_permission(request, task):
+            opts = self.opts
+            extra_context = {
+                **(extra_context or {}),
+                "offer": selectors.task_offer(
+                    task=task, user=request.user, instance=self._instance(task)
+                ),
+                "work_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_work", args=[task.pk]
+                ),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def work_view(self, request, object_id):
+        """One decision on one task, from its page's buttons: a POST, through the service."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        task = self.get_object(request, object_id)
+        if task is None:
+            self.message_user(request, "No such task in this queue.", messages.ERROR)
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            )
+        here = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[task.pk])
+        decision = request.POST.get("decision", "")
+        text = request.POST.get("text", "").strip()
+        actor = Actor.for_user(request.user)
+        try:
+            if decision == selectors.APPROVE:
+                services.approve_task(task=task, actor=actor, comment=text)
+            elif decision == selectors.REJECT:
+                services.reject_task(task=task, actor=actor, reason=text)
+            elif decision == selectors.REQUEST_INFO:
+                services.request_information(task=task, actor=actor, message=text)
+            elif decision == selectors.CLAIM:
+                services.claim_task(task=task, actor=actor)
+            elif decision == selectors.RELEASE:
+                services.release_task(task=task, actor=actor)
+            else:
+                self.message_user(
+                    request, "Choose a decision: nothing was changed.", messages.ERROR
+                )
+                return HttpResponseRedirect(here)
+        except engine.WorkflowError as error:
+            self.message_user(request, _refusal(error), messages.ERROR)
+            return HttpResponseRedirect(here)
+        self.message_user(request, self._what_happened(request, task, decision), messages.SUCCESS)
+        # A decided task leaves the queues; the all-tasks page still shows it, decision and all.
+        return HttpResponseRedirect(reverse("admin:approvals_reviewtask_change", args=[task.pk]))
+
+    def _what_happened(self, request, task: ReviewTask, decision: str):
+        instance = selectors.task_instance(task=task)
+        name = link_or_text(instance, request=request)
+        if decision in (selectors.APPROVE, selectors.REJECT):
+            done = "approved" if decision == selectors.APPROVE else "rejected"
+            return format_html("{} {}; {}.", name, done, where_it_stands(instance=instance))
+        if decision == selectors.REQUEST_INFO:
+            return format_html("Information requested on {}; the task stays open.", name)
+        done = "claimed: it is yours" if decision == selectors.CLAIM else "released to its queue"
+        return format_html("{} of {} {}.", task.step, name, done)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -402,3 +504,9 @@ class EscalationPolicyAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
     form = EscalationPolicyForm
     list_display = ["workflow", "step", "sla", "reminder_before", "escalate_to", "updated_at"]
     list_select_related = ["escalate_to"]
+
+
+def _refusal(error: Exception) -> str:
+    """A service's refusal as a sentence that says nothing was changed."""
+    text = str(error).rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}: nothing was changed."

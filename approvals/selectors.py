@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
@@ -9,6 +10,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ReviewTask, TaskStatus
+from approvals.permissions import may_decide
 from audit.models import Event
 from audit.selectors import instance_timeline
 from decisions.models import DecisionRecord
@@ -108,3 +110,90 @@ def routing_decision(*, task: ReviewTask) -> DecisionRecord | None:
 
 def task_timeline(*, task: ReviewTask) -> QuerySet[Event]:
     return instance_timeline(instance=task_instance(task=task))
+
+
+# --- what a task page offers its viewer ------------------------------------------------------
+
+APPROVE, REJECT, REQUEST_INFO, CLAIM, RELEASE = (
+    "approve",
+    "reject",
+    "request_info",
+    "claim",
+    "release",
+)
+
+
+@dataclass(frozen=True)
+class TaskOffer:
+    """The buttons a task page shows this viewer, and why a decision is not among them.
+
+    It follows the refusals of approvals.services (queue membership, the step's permission,
+    four-eyes, someone else's claim) so that a button is only shown when the service would
+    accept it; the services still check everything again when it is pressed.
+    """
+
+    actions: tuple[str, ...] = ()
+    why_not: str = ""
+
+    def offers(self, action: str) -> bool:
+        return action in self.actions
+
+
+def _in_task_groups(task: ReviewTask, user) -> bool:
+    if user.is_superuser:
+        return True
+    allowed = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
+    if task.escalation_level > 1:
+        allowed |= set(task.escalated_groups.values_list("pk", flat=True))
+    return bool(set(group_ids_for(user=user)) & allowed)
+
+
+def _escalation_group_member(task: ReviewTask, user) -> bool:
+    levels = task.policy_snapshot.get("levels") or []
+    return user.is_superuser or user.groups.filter(name__in=levels).exists()
+
+
+def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> TaskOffer:
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        return TaskOffer()
+    if not _in_task_groups(task, user):
+        return TaskOffer(why_not=f"You are not in the {task.queue.name!r} queue.")
+    if not may_decide(user, workflow=task.workflow, step=task.step):
+        return TaskOffer(why_not=f"You may read this task but not decide {task.step!r}.")
+    instance = instance or task_instance(task=task)
+    if instance.started_by_id is not None and instance.started_by_id == user.pk:
+        return TaskOffer(
+            why_not=f"You started {instance}: someone else must decide it (four-eyes rule)."
+        )
+    supervisor = _escalation_group_member(task, user)
+    if task.status == TaskStatus.CLAIMED and task.assignee_id != user.pk:
+        holder = task.assignee
+        if may_decide(holder, workflow=task.workflow, step=task.step):
+            return TaskOffer(
+                actions=(RELEASE,) if supervisor else (),
+                why_not=f"Claimed by {holder.get_username()}: they decide it unless it is "
+                "released.",
+            )
+    actions = [APPROVE, REJECT, REQUEST_INFO]
+    why_not = ""
+    earlier = (
+        ReviewTask.objects.filter(
+            instance_type_id=task.instance_type_id,
+            instance_id=task.instance_id,
+            status=TaskStatus.APPROVED,
+            decided_by=user,
+        )
+        .exclude(pk=task.pk)
+        .values_list("step", flat=True)
+        .first()
+    )
+    if earlier is not None:
+        actions.remove(APPROVE)
+        why_not = (
+            f"You approved {earlier!r} of {instance}: another person approves this level "
+            "(four-eyes rule)."
+        )
+    # Claimed here means by the viewer, or by someone who can no longer decide it (a claim
+    # that would strand the task): either way the viewer may put it back in the queue.
+    actions.append(CLAIM if task.status == TaskStatus.OPEN else RELEASE)
+    return TaskOffer(actions=tuple(actions), why_not=why_not)

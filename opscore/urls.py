@@ -8,6 +8,8 @@ from opscore.api_errors import UnknownEndpoint
 admin.site.site_header = "opscore"
 admin.site.site_title = "opscore"
 admin.site.index_title = "Operations"
+# No public site stands beside the admin: "View site" would open a 404.
+admin.site.site_url = None
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would answer 404 for this prefix.

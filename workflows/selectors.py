@@ -135,3 +135,24 @@ def executions(
     if step:
         found = found.filter(step=step)
     return found
+
+
+def where_it_stands(*, instance: WorkflowInstance) -> str:
+    """The instance's state and what happens next, in a reader's words: "now Dispatching:
+    dispatch.execute is scheduled", "now Awaiting manager: waiting for manager.review in the
+    managers queue", "now Completed (finished)"."""
+    from workflows import registry
+    from workflows.registry import HumanStep, MachineStep, WaitStep
+
+    definition = registry.for_model(type(instance))
+    state = instance.get_state_display()
+    if instance.state in definition.terminal_states:
+        return f"now {state} (finished)"
+    step = definition.step_for_state(instance.state)
+    if isinstance(step, MachineStep):
+        return f"now {state}: {step.name} is scheduled"
+    if isinstance(step, HumanStep):
+        return f"now {state}: waiting for {step.name} in the {step.queue} queue"
+    if isinstance(step, WaitStep):
+        return f"now {state}: waiting for {step.signal_transition}"
+    return f"now {state}"
