@@ -50,7 +50,7 @@ def test_rejections_older_than_the_window_are_purged_and_recent_ones_kept(settin
 
 
 def test_a_backlog_larger_than_one_batch_is_purged_whole(monkeypatch):
-    monkeypatch.setattr(services, "PURGE_BATCH", 3)
+    monkeypatch.setattr(services.rejections, "PURGE_BATCH", 3)
     for _ in range(7):
         _refused_days_ago(40)
     _refused_request()

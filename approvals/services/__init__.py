@@ -1,0 +1,56 @@
+"""Review-task use cases: open, claim, release, reassign, approve, reject, request information,
+and the sweeper that reminds, escalates and expires.
+
+Every change to a task is recorded in the event log through the engine, in the transaction
+that makes it; approving or rejecting drives the workflow with `engine.transition` in that
+same transaction, so a task is never decided without its instance moving on (or the reverse).
+One module per family: `opening`, `review_tasks`, `four_eyes`, `sweeper`,
+`notification_delivery`, `seeding`.
+"""
+
+from approvals.services.errors import (
+    CannotDecide,
+    NotInQueue,
+    ReasonRequired,
+    SelfApprovalRefused,
+    TaskConflict,
+    TaskError,
+)
+from approvals.services.notification_delivery import MAX_SEND_ATTEMPTS, deliver_notifications
+from approvals.services.opening import close_tasks_on_exit, open_task
+from approvals.services.review_tasks import (
+    approve_review,
+    approve_task,
+    claim_task,
+    reassign_task,
+    reject_review,
+    reject_task,
+    release_task,
+    request_information,
+)
+from approvals.services.seeding import seed_reference_policies
+from approvals.services.sweeper import DeadlineSweepReport, sweep_review_deadlines
+
+__all__ = [
+    "MAX_SEND_ATTEMPTS",
+    "CannotDecide",
+    "DeadlineSweepReport",
+    "NotInQueue",
+    "ReasonRequired",
+    "SelfApprovalRefused",
+    "TaskConflict",
+    "TaskError",
+    "approve_review",
+    "approve_task",
+    "claim_task",
+    "close_tasks_on_exit",
+    "deliver_notifications",
+    "open_task",
+    "reassign_task",
+    "reject_review",
+    "reject_task",
+    "release_task",
+    "request_information",
+    "seed_reference_policies",
+    "sweep_review_deadlines",
+]

@@ -1,0 +1,79 @@
+"""Who may hold and decide a review task: the four-eyes rule (the requester never decides, one
+person approves one level) and the queue membership and permission it rests on."""
+
+from __future__ import annotations
+
+from approvals.models import (
+    ReviewTask,
+    TaskStatus,
+)
+from approvals.permissions import may_decide
+from approvals.services.errors import CannotDecide, NotInQueue, SelfApprovalRefused
+from workflows.models import WorkflowInstance
+
+
+def require_member(task: ReviewTask, user) -> None:
+    if user.is_superuser:
+        return
+    groups = set(user.groups.values_list("pk", flat=True))
+    allowed = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
+    if task.escalation_level > 1:
+        # An earlier escalation level keeps the task: it only gained company.
+        allowed |= set(task.escalated_groups.values_list("pk", flat=True))
+    if not groups & allowed:
+        raise NotInQueue(
+            f"{user.get_username()} is not in the {task.queue.name!r} queue"
+            + (f" nor in {task.escalated_to.name!r}" if task.escalated_to_id else "")
+        )
+
+
+def is_supervisor(task: ReviewTask, user) -> bool:
+    if user.is_superuser:
+        return True
+    levels = task.policy_snapshot.get("levels") or []
+    return user.groups.filter(name__in=levels).exists()
+
+
+def refuse_requester(task: ReviewTask, instance: WorkflowInstance, user, *, doing: str) -> None:
+    if instance.started_by_id is not None and instance.started_by_id == user.pk:
+        raise SelfApprovalRefused(
+            f"{user.get_username()} started {instance} and cannot {doing} its review "
+            "(four-eyes rule)"
+        )
+
+
+def refuse_second_level_by_same_person(task: ReviewTask, user) -> None:
+    earlier = (
+        ReviewTask.objects.filter(
+            instance_type_id=task.instance_type_id,
+            instance_id=task.instance_id,
+            status=TaskStatus.APPROVED,
+            decided_by=user,
+        )
+        .exclude(pk=task.pk)
+        .values_list("step", flat=True)
+        .first()
+    )
+    if earlier is not None:
+        raise SelfApprovalRefused(
+            f"{user.get_username()} already approved {earlier!r} of {task.title}; "
+            "each approval level needs a different person (four-eyes rule)"
+        )
+
+
+def can_decide(task: ReviewTask, user) -> bool:
+    return may_decide(user, workflow=task.workflow, step=task.step)
+
+
+def require_decider(task: ReviewTask, user, *, doing: str) -> None:
+    if not can_decide(task, user):
+        raise CannotDecide(
+            f"{user.get_username()} may not decide {task.step!r} and so cannot {doing} task "
+            f"{task.pk}: only people who can approve or reject it may hold it"
+        )
+
+
+def held_by_a_decider(task: ReviewTask) -> bool:
+    """A claim blocks others only while its holder can still decide: one who cannot (a
+    permission since removed, a claim from before the rule) never strands the task."""
+    return task.assignee_id is not None and can_decide(task, task.assignee)

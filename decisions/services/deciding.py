@@ -1,0 +1,74 @@
+"""Deciding: evaluate a rule set's published version and record the decision (or only evaluate,
+for dry runs and re-evaluation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+
+from decisions import selectors
+from decisions.evaluation import Evaluation, evaluate_model
+from decisions.models import (
+    DecisionRecord,
+    RuleSetVersion,
+)
+
+
+def evaluate_version(*, version: RuleSetVersion, inputs: dict[str, Any]) -> Evaluation:
+    """Evaluate without recording anything (dry runs, backtests, re-evaluation)."""
+    return evaluate_model(content=version.content, digest=version.content_digest, inputs=inputs)
+
+
+def reevaluate_record(*, record: DecisionRecord) -> Evaluation:
+    """Evaluate a recorded decision's inputs again with the version it was made with."""
+    return evaluate_version(version=record.version, inputs=record.inputs)
+
+
+def evaluate_ruleset(*, slug: str, inputs: dict[str, Any]) -> tuple[RuleSetVersion, Evaluation]:
+    """Dry run against the published version: nothing is recorded."""
+    version = selectors.published_version(rule_set=selectors.ruleset_by_slug(slug=slug))
+    return version, evaluate_version(version=version, inputs=inputs)
+
+
+def decide(
+    *,
+    rule_set: str,
+    inputs: dict[str, Any],
+    instance: Model | None = None,
+    step: str = "",
+    idempotency_key: str = "",
+) -> DecisionRecord:
+    """Evaluate the published version and record the decision.
+
+    With an idempotency key, a repeat (a retried step) returns the first record unchanged,
+    even if another version was published in between: one step, one answer. Errors are
+    DecisionError kinds (all permanent); nothing is recorded for them.
+    """
+    if idempotency_key:
+        existing = DecisionRecord.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    version, evaluation = evaluate_ruleset(slug=rule_set, inputs=inputs)
+    record = DecisionRecord(
+        rule_set_id=version.rule_set_id,
+        version=version,
+        inputs=inputs,
+        outputs=evaluation.outputs,
+        matched_rules=evaluation.matched_rules,
+        primary_rule_id=evaluation.matched_rules[0]["id"] if evaluation.matched_rules else "",
+        duration_us=evaluation.duration_us,
+        instance_type=ContentType.objects.get_for_model(instance) if instance else None,
+        instance_id=instance.pk if instance else None,
+        step=step,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        # A concurrent run of the same step recorded first; its answer stands.
+        return DecisionRecord.objects.get(idempotency_key=idempotency_key)
+    return record
