@@ -39,12 +39,11 @@ from opscore.admin_base import (
     ExplainRefusedActionsMixin,
     HistoryReadOnlyAdmin,
     ReadOnlyAdminMixin,
-    json_block,
 )
 from opscore.admin_links import ViewerLinksMixin, admin_url, link_or_text
 from opscore.moments import moment
-from privacy import sealing
 from workflows import engine, registry
+from workflows.context_display import render_business_context
 from workflows.registry import HumanStep
 from workflows.selectors import where_it_stands
 
@@ -251,8 +250,13 @@ class TaskQueueAdmin(
 
     @admin.display(description="context")
     def context_pretty(self, task: ReviewTask) -> str:
-        context = self._instance(task).context
-        return json_block(sealing.reveal(context))
+        # Shown as the instance's own admin declares its process's context.
+        instance = self._instance(task)
+        model = type(instance)
+        sections = ()
+        if admin.site.is_registered(model):
+            sections = getattr(admin.site.get_model_admin(model), "context_sections", ())
+        return render_business_context(instance.context, sections)
 
     @admin.display(description="automated decision")
     def routing(self, task: ReviewTask) -> str:
