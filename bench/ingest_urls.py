@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.hashing import advisory_lock_id, key_digest
+from integrations.digests import advisory_lock_id, key_digest
 from opscore.urls import urlpatterns as opscore_urlpatterns
 
 

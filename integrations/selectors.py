@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from integrations.hashing import key_digest
+from integrations.digests import key_digest
 from integrations.models import ApiKey, EventType, InboundEvent, Rejection
 
 

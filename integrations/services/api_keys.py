@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_config_change
-from integrations.hashing import key_digest
+from integrations.digests import key_digest
 from integrations.models import (
     ApiKey,
     Integration,

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from integrations import selectors
-from integrations.hashing import advisory_lock_id, canonical_json, request_hash
+from integrations.digests import advisory_lock_id, canonical_json, request_hash
 from integrations.models import (
     ApiKey,
     BindingAction,

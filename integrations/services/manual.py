@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from integrations.hashing import canonical_json
+from integrations.digests import canonical_json
 from integrations.models import (
     Channel,
     EventType,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule as QSchedule
 
 from audit.services import record_config_change
-from integrations.hashing import canonical_json
+from integrations.digests import canonical_json
 from integrations.models import (
     Channel,
     Schedule,

@@ -11,7 +11,7 @@ from django.db import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from audit.services import record_config_change
-from integrations.hashing import canonical_json
+from integrations.digests import canonical_json
 from integrations.models import (
     Channel,
     WebhookSecret,
