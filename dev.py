@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """opscore's two entry points on a fresh clone with only Python 3.11+.
 
-python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes with demo data
+python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes + mail sink
+                       with demo data; Ctrl-C or SIGTERM stops them all
 python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
 python3 dev.py lint    ruff check, ruff format --check, Django system checks
+python3 dev.py manage <command> [args]
+                       set up, then run a manage.py command with the development environment
 python3 dev.py db-roles [--adopt-existing]
                        PostgreSQL: with DATABASE_URL naming a superuser, create the owner and
                        runtime roles for its database, migrate as the owner, print both URLs
@@ -11,9 +14,11 @@ python3 dev.py db-roles [--adopt-existing]
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,8 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / "python"
+# An interpreter whose environment already holds the project (a virtualenv of one's own):
+# dev.py then uses it as it is and never creates or installs into .venv.
+OWN_PYTHON = os.environ.get("OPSCORE_DEV_PYTHON", "").strip()
+BIN = Path(OWN_PYTHON).parent if OWN_PYTHON else VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = Path(OWN_PYTHON) if OWN_PYTHON else BIN / "python"
 STAMP = VENV / ".opscore-installed"
 
 DEMO_PASSWORD = "opscore-demo"  # noqa: S105 - the documented demo login, local only
@@ -42,6 +50,8 @@ def setup() -> None:
     """Create .venv and install the project with its dev extras, once per pyproject change."""
     if sys.version_info < (3, 11):  # noqa: UP036 - runs before any 3.11-only code
         sys.exit(f"opscore needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if OWN_PYTHON:
+        return
     if not PYTHON.exists():
         say("creating .venv")
         run(sys.executable, "-m", "venv", VENV)
@@ -99,75 +109,134 @@ def worker_finished_demo_steps(env: dict[str, str], timeout: float = 120) -> boo
     return False
 
 
+class Stop(Exception):
+    """SIGTERM or SIGHUP: shut the demo down as Ctrl-C does."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+class Children:
+    """The demo's long-running processes, each the leader of its own process group.
+
+    A terminal's Ctrl-C reaches dev.py alone, which then stops every child the same way a
+    SIGTERM to dev.py does: SIGTERM to each leader (django-q2's sentinel stops its workers in
+    order; signalled all at once they die under it and it waits half a minute), then SIGKILL
+    to whatever is left of each group, so no worker outlives the demo.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *args: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [str(PYTHON), *args], cwd=ROOT, env=self.env, start_new_session=True
+        )
+        self.processes.append(process)
+        return process
+
+    def all_running(self) -> bool:
+        return all(process.poll() is None for process in self.processes)
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen, signum: int) -> None:
+        # The group may be gone already.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+
+    def stop(self, timeout: float = 15) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for process in self.processes:
+            self._signal_group(process, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait()
+
+
+def wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 def demo(args: list[str]) -> int:
     smoke = "--smoke" in args
     port = os.environ.get("OPSCORE_PORT", "8000")
     carrier_port = os.environ.get("OPSCORE_CARRIER_PORT", "8025")
     payments_port = os.environ.get("OPSCORE_PAYMENTS_PORT", "8026")
+    mail_port = os.environ.get("OPSCORE_EMAIL_PORT", "1025")
     env = dev_env(
         OPSCORE_CARRIER_URL=f"http://127.0.0.1:{carrier_port}/shipments",
         OPSCORE_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}/payments",
         OPSCORE_BASE_URL=f"http://127.0.0.1:{port}",
+        # Every mail the demo sends goes to its own sink, readable in admin.
+        OPSCORE_EMAIL_HOST="127.0.0.1",
+        OPSCORE_EMAIL_PORT=mail_port,
     )
-    setup()
-    say("migrating the database")
-    manage("migrate", "--verbosity", "0", env=env)
-    # The shared cache (django-q2's cluster heartbeats, read by /readyz), and the admin's and
-    # Swagger UI's assets, as production has them (README "Production").
-    manage("createcachetable", env=env)
-    manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
-    say("loading demo users and data")
-    manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
-    processes = [
-        subprocess.Popen(
-            [str(PYTHON), "manage.py", "run_sandbox", "carrier", "--port", carrier_port],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [str(PYTHON), "manage.py", "run_sandbox", "payments", "--port", payments_port],
-            cwd=ROOT,
-            env=env,
-        ),
-        subprocess.Popen([str(PYTHON), "manage.py", "qcluster"], cwd=ROOT, env=env),
-        subprocess.Popen(
-            [str(PYTHON), "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-        ),
-    ]
-    admin_url = f"http://127.0.0.1:{port}/admin/"
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _raise_stop)
+    children = Children(env)
     try:
+        setup()
+        say("migrating the database")
+        manage("migrate", "--verbosity", "0", env=env)
+        # The shared cache (django-q2's cluster heartbeats, read by /readyz), and the admin's and
+        # Swagger UI's assets, as production has them (README "Production").
+        manage("createcachetable", env=env)
+        manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+        say("loading demo users and data")
+        manage("seed_demo", "--password", DEMO_PASSWORD, env=env)
+        children.start("manage.py", "run_mail_sink", "--port", mail_port)
+        children.start("manage.py", "run_sandbox", "carrier", "--port", carrier_port)
+        children.start("manage.py", "run_sandbox", "payments", "--port", payments_port)
+        children.start("manage.py", "qcluster")
+        children.start("manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
+        admin_url = f"http://127.0.0.1:{port}/admin/"
         if not wait_for_http(f"{admin_url}login/", timeout=60):
             say("the web server did not come up; see the output above")
+            return 1
+        if not wait_for_port(int(mail_port), timeout=30):
+            say("the mail sink did not come up; see the output above")
             return 1
         print(
             "\n"
             f"  opscore is running: {admin_url}\n"
-            f"  log in as admin / {DEMO_PASSWORD}   (reviewer: reviewer / {DEMO_PASSWORD})\n"
-            f"  reviewers' queues: {admin_url}approvals/  (manager, director, supervisor too)\n"
+            f"  log in as admin / {DEMO_PASSWORD}   (every demo user has this password;"
+            " README lists them)\n"
+            f"  reviewers' queues: {admin_url}approvals/  (reviewer, manager, director,"
+            " supervisor)\n"
             f"  rule changes: {admin_url}decisions/  (author drafts, publisher publishes)\n"
-            "  web, worker (django-q2 cluster), carrier and payments sandboxes are up; "
-            "Ctrl-C stops all.\n",
+            f"  mail sent by the demo: {admin_url}demo/receivedmail/"
+            f"  (SMTP sink on 127.0.0.1:{mail_port})\n"
+            "  web, worker (django-q2 cluster), carrier and payments sandboxes and the mail sink"
+            " are up; Ctrl-C stops all.\n",
             flush=True,
         )
         if smoke:
             return 0 if worker_finished_demo_steps(env) else 1
-        while all(process.poll() is None for process in processes):
+        while children.all_running():
             time.sleep(1)
         say("a process stopped; shutting the demo down")
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         return 0
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and strand a child.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, signal.SIG_IGN)
+        children.stop()
 
 
 def test(args: list[str]) -> int:
@@ -236,8 +305,22 @@ def db_roles(args: list[str]) -> int:
     return 0
 
 
+def manage_command(args: list[str]) -> int:
+    """Any manage.py command with the environment the other dev.py commands use."""
+    setup()
+    return subprocess.run(
+        [str(PYTHON), "manage.py", *args], cwd=ROOT, env=dev_env(), check=False
+    ).returncode
+
+
 def main() -> int:
-    commands = {"demo": demo, "test": test, "lint": lint, "db-roles": db_roles}
+    commands = {
+        "demo": demo,
+        "test": test,
+        "lint": lint,
+        "db-roles": db_roles,
+        "manage": manage_command,
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

@@ -122,6 +122,8 @@ INSTALLED_APPS = [
     "integrations",
     "observability",
     "privacy",
+    # The top layer: demo users and data, and the local mail sink (nothing imports it).
+    "demo",
 ]
 
 MIDDLEWARE = [

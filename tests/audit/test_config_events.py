@@ -28,6 +28,7 @@ from decisions.errors import LifecycleError
 from decisions.models import RuleSet, VersionStatus
 from decisions.reference import ORDER_CARRIER
 from decisions.tables import from_jdm
+from demo.seed import GROUP_PERMISSIONS
 from integrations.models import (
     ApiKey,
     EventType,
@@ -38,7 +39,6 @@ from integrations.models import (
     WebhookSource,
 )
 from opscore.actors import Actor
-from opscore.demo import GROUP_PERMISSIONS
 from tests.decisions.test_admin import table_post
 from tests.factories import UserFactory, user_with_perms
 

@@ -21,10 +21,10 @@ from approvals.services import approve_task, reject_task
 from audit.models import Event
 from decisions.reference import ORDER_CARRIER
 from decisions.services import decide, record_override
+from demo.seed import GROUP_PERMISSIONS
 from observability.reports import Window, run_report
 from observability.reports.percentiles import percentile
 from opscore.actors import SYSTEM, Actor
-from opscore.demo import GROUP_PERMISSIONS
 from tests.factories import (
     api_key,
     order_in_review,

@@ -106,7 +106,7 @@ def make_user(username: str, *, perms: list[Permission] = (), groups: list[Group
 
 
 def demo_group(name: str) -> Group:
-    from opscore.demo import GROUP_PERMISSIONS
+    from demo.seed import GROUP_PERMISSIONS
 
     group, _ = Group.objects.get_or_create(name=name)
     group.permissions.add(*permissions(GROUP_PERMISSIONS[name]))

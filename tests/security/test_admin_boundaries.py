@@ -398,7 +398,7 @@ def test_a_refused_action_says_why_on_the_page():
 
 
 def test_demo_roles_let_two_people_take_a_rule_change_to_production():
-    from opscore.demo import GROUP_PERMISSIONS, USERS
+    from demo.seed import GROUP_PERMISSIONS, USERS
 
     users = {username: groups for username, groups, _ in USERS}
     assert users["author"] == ["rule authors"]

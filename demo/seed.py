@@ -45,6 +45,8 @@ GROUP_PERMISSIONS = {
         "workflows.view_invoice",
         # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
         "observability.view_reports",
+        # The demo's mail sink: every mail it received, escalations to other groups included.
+        "demo.read_all_mail",
     ],
     "managers": [
         "workflows.approve_invoice",
@@ -98,6 +100,8 @@ GROUP_PERMISSIONS = {
         "workflows.change_execution",
         "audit.view_event",
     ],
+    # Everyone in the demo reads their own mail (what the local sink received for them).
+    "demo mailboxes": ["demo.view_receivedmail"],
 }
 USERS = [
     # username, groups, superuser
@@ -112,6 +116,7 @@ USERS = [
     ("publisher", ["publishers"], False),
     ("oncall", ["on-call"], False),
 ]
+MAILBOX_GROUP = "demo mailboxes"
 # Customers are made up; their name, email and postcode are sealed as order.received marks
 # them (`manage.py erase_subject ada@example.invalid --reason ...` erases the first).
 ORDERS = [
@@ -211,7 +216,7 @@ def seed_demo(*, password: str) -> SeedReport:
         user.is_staff = True
         user.set_password(password)
         user.save()
-        user.groups.add(*Group.objects.filter(name__in=groups))
+        user.groups.add(*Group.objects.filter(name__in=[*groups, MAILBOX_GROUP]))
     requester = Actor.for_user(User.objects.get(username="requester"))
     orders_created = 0
     for number, context in enumerate(ORDERS, start=1):

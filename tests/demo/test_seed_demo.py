@@ -30,3 +30,15 @@ def test_seed_demo_can_run_twice_without_duplicating(capsys):
     assert User.objects.get(username="reviewer").has_perm("workflows.review_order")
     assert User.objects.get(username="reviewer").has_perm("approvals.work_reviewtask")
     assert User.objects.get(username="director").has_perm("workflows.finance_approve_invoice")
+
+
+def test_every_demo_user_reads_their_mail_and_a_supervisor_reads_all_of_it():
+    from demo.seed import USERS
+
+    call_command("seed_demo", "--password", "pw-for-tests-123")
+    for username, _, _ in USERS:
+        user = User.objects.get(username=username)
+        assert user.email == f"{username}@opscore.invalid"
+        assert user.has_perm("demo.view_receivedmail"), username
+    assert User.objects.get(username="supervisor").has_perm("demo.read_all_mail")
+    assert not User.objects.get(username="reviewer").has_perm("demo.read_all_mail")
