@@ -62,11 +62,11 @@ class EscalationPolicy(models.Model):
     def clean(self) -> None:
         """Every escalate-to group can decide the step: a level whose members could claim the
         task but never approve or reject it would strand it until it expires."""
-        from approvals.permissions import decide_permissions, missing_decide_permissions
+        from approvals.permissions import missing_review_permissions, review_permissions
         from workflows.registry import UnknownWorkflow
 
         try:
-            decide_permissions(workflow=self.workflow, step=self.step)
+            review_permissions(workflow=self.workflow, step=self.step)
         except (UnknownWorkflow, KeyError) as error:
             raise ValidationError(
                 {"step": f"no human step {self.step!r} in {self.workflow!r}"}
@@ -81,7 +81,7 @@ class EscalationPolicy(models.Model):
                 levels.append(("further_levels", group))
         errors: dict[str, list[str]] = {}
         for field, group in levels:
-            missing = missing_decide_permissions(group, workflow=self.workflow, step=self.step)
+            missing = missing_review_permissions(group, workflow=self.workflow, step=self.step)
             if missing:
                 errors.setdefault(field, []).append(
                     f"group {group.name!r} cannot decide {self.step!r}: it lacks "

@@ -1,6 +1,7 @@
-"""Who may work and who may decide a human step: the permissions approvals enforces.
+"""Who may work and who may review a human step (approve or reject it): the permissions
+approvals enforces.
 
-A step's deciding permission is not configured twice: it is the permission its approve and
+A step's reviewing permission is not configured twice: it is the permission its approve and
 reject transitions declare on the workflow model (django-fsm `permission=`), the same one the
 engine checks when the decision moves the instance.
 """
@@ -24,8 +25,8 @@ def _transition_permissions(model, name: str) -> set[str]:
     }
 
 
-def decide_permissions(*, workflow: str, step: str) -> frozenset[str]:
-    """Every permission a person needs to decide `step` of `workflow`: working tasks, and the
+def review_permissions(*, workflow: str, step: str) -> frozenset[str]:
+    """Every permission a person needs to review `step` of `workflow`: working tasks, and the
     permissions of the step's approve and reject transitions. (An approve route's alternative,
     like an invoice's manager_approve_for_finance, declares the same permission as its default.)"""
     definition = registry.get(workflow)
@@ -39,18 +40,18 @@ def decide_permissions(*, workflow: str, step: str) -> frozenset[str]:
     return frozenset(permissions)
 
 
-def may_decide(user, *, workflow: str, step: str) -> bool:
+def may_review(user, *, workflow: str, step: str) -> bool:
     if user.is_superuser:
         return True
-    return user.has_perms(decide_permissions(workflow=workflow, step=step))
+    return user.has_perms(review_permissions(workflow=workflow, step=step))
 
 
-def missing_decide_permissions(group, *, workflow: str, step: str) -> set[str]:
-    """The deciding permissions `group` lacks (empty: its members may decide)."""
+def missing_review_permissions(group, *, workflow: str, step: str) -> set[str]:
+    """The reviewing permissions `group` lacks (empty: its members may review)."""
     held = {
         f"{app_label}.{codename}"
         for app_label, codename in group.permissions.values_list(
             "content_type__app_label", "codename"
         )
     }
-    return set(decide_permissions(workflow=workflow, step=step)) - held
+    return set(review_permissions(workflow=workflow, step=step)) - held

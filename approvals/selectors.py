@@ -10,7 +10,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ReviewTask, TaskStatus
-from approvals.permissions import may_decide
+from approvals.permissions import may_review
 from audit.models import Event
 from audit.selectors import instance_timeline
 from decisions.models import DecisionRecord
@@ -158,7 +158,7 @@ def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> Task
         return TaskOffer()
     if not _in_task_groups(task, user):
         return TaskOffer(why_not=f"You are not in the {task.queue.name!r} queue.")
-    if not may_decide(user, workflow=task.workflow, step=task.step):
+    if not may_review(user, workflow=task.workflow, step=task.step):
         return TaskOffer(why_not=f"You may read this task but not decide {task.step!r}.")
     instance = instance or task_instance(task=task)
     if instance.started_by_id is not None and instance.started_by_id == user.pk:
@@ -168,7 +168,7 @@ def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> Task
     supervisor = _escalation_group_member(task, user)
     if task.status == TaskStatus.CLAIMED and task.assignee_id != user.pk:
         holder = task.assignee
-        if may_decide(holder, workflow=task.workflow, step=task.step):
+        if may_review(holder, workflow=task.workflow, step=task.step):
             return TaskOffer(
                 actions=(RELEASE,) if supervisor else (),
                 why_not=f"Claimed by {holder.get_username()}: they decide it unless it is "

@@ -9,7 +9,7 @@ One module per family: `opening`, `review_tasks`, `four_eyes`, `sweeper`,
 """
 
 from approvals.services.errors import (
-    CannotDecide,
+    CannotReview,
     NotInQueue,
     ReasonRequired,
     SelfApprovalRefused,
@@ -33,7 +33,7 @@ from approvals.services.sweeper import DeadlineSweepReport, sweep_review_deadlin
 
 __all__ = [
     "MAX_SEND_ATTEMPTS",
-    "CannotDecide",
+    "CannotReview",
     "DeadlineSweepReport",
     "NotInQueue",
     "ReasonRequired",

@@ -25,5 +25,5 @@ class ReasonRequired(TaskError):
     pass
 
 
-class CannotDecide(TaskError):
+class CannotReview(TaskError):
     """The person lacks the permission the step's decision needs, so may not hold the task."""

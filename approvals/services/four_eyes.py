@@ -7,8 +7,8 @@ from approvals.models import (
     ReviewTask,
     TaskStatus,
 )
-from approvals.permissions import may_decide
-from approvals.services.errors import CannotDecide, NotInQueue, SelfApprovalRefused
+from approvals.permissions import may_review
+from approvals.services.errors import CannotReview, NotInQueue, SelfApprovalRefused
 from workflows.models import WorkflowInstance
 
 
@@ -61,19 +61,19 @@ def refuse_second_level_by_same_person(task: ReviewTask, user) -> None:
         )
 
 
-def can_decide(task: ReviewTask, user) -> bool:
-    return may_decide(user, workflow=task.workflow, step=task.step)
+def can_review(task: ReviewTask, user) -> bool:
+    return may_review(user, workflow=task.workflow, step=task.step)
 
 
-def require_decider(task: ReviewTask, user, *, doing: str) -> None:
-    if not can_decide(task, user):
-        raise CannotDecide(
+def require_reviewer(task: ReviewTask, user, *, doing: str) -> None:
+    if not can_review(task, user):
+        raise CannotReview(
             f"{user.get_username()} may not decide {task.step!r} and so cannot {doing} task "
             f"{task.pk}: only people who can approve or reject it may hold it"
         )
 
 
-def held_by_a_decider(task: ReviewTask) -> bool:
+def held_by_a_reviewer(task: ReviewTask) -> bool:
     """A claim blocks others only while its holder can still decide: one who cannot (a
     permission since removed, a claim from before the rule) never strands the task."""
-    return task.assignee_id is not None and can_decide(task, task.assignee)
+    return task.assignee_id is not None and can_review(task, task.assignee)

@@ -19,12 +19,12 @@ from approvals.models import (
 from approvals.services._task_events import record_task_event
 from approvals.services.errors import ReasonRequired, TaskConflict, TaskError
 from approvals.services.four_eyes import (
-    held_by_a_decider,
+    held_by_a_reviewer,
     is_supervisor,
     refuse_requester,
     refuse_second_level_by_same_person,
-    require_decider,
     require_member,
+    require_reviewer,
 )
 from opscore.actors import Actor
 from opscore.scrubbing import recordable
@@ -66,7 +66,7 @@ def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
                 f"task {locked.pk} is already claimed by {locked.assignee.get_username()}"
             )
         require_member(locked, user)
-        require_decider(locked, user, doing="claim")
+        require_reviewer(locked, user, doing="claim")
         instance = selectors.task_instance(task=locked)
         refuse_requester(locked, instance, user, doing="claim")
         locked.status = TaskStatus.CLAIMED
@@ -86,14 +86,14 @@ def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
         if locked.status != TaskStatus.CLAIMED:
             raise TaskConflict(f"task {locked.pk} is not claimed")
         if locked.assignee_id != user.pk and not is_supervisor(locked, user):
-            if held_by_a_decider(locked):
+            if held_by_a_reviewer(locked):
                 raise TaskConflict(
                     f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
                     "only they or a supervisor can release it"
                 )
             # A stranded claim: anyone of the task's groups who may decide frees it.
             require_member(locked, user)
-            require_decider(locked, user, doing="release")
+            require_reviewer(locked, user, doing="release")
         previous = locked.assignee.get_username()
         locked.status = TaskStatus.OPEN
         locked.assignee = None
@@ -123,7 +123,7 @@ def reassign_task(*, task: ReviewTask, actor: Actor, assignee) -> ReviewTask:
         if holder is None:
             require_member(locked, user)
         require_member(locked, assignee)
-        require_decider(locked, assignee, doing="be assigned")
+        require_reviewer(locked, assignee, doing="be assigned")
         instance = selectors.task_instance(task=locked)
         refuse_requester(locked, instance, assignee, doing="be assigned")
         previous = locked.assignee.get_username() if holder else None
@@ -140,7 +140,7 @@ def reassign_task(*, task: ReviewTask, actor: Actor, assignee) -> ReviewTask:
     return locked
 
 
-def _decide(
+def _deliver_verdict(
     *,
     task: ReviewTask,
     actor: Actor,
@@ -158,7 +158,7 @@ def _decide(
         if (
             locked.status == TaskStatus.CLAIMED
             and locked.assignee_id != user.pk
-            and held_by_a_decider(locked)
+            and held_by_a_reviewer(locked)
         ):
             raise TaskConflict(
                 f"task {locked.pk} is claimed by {locked.assignee.get_username()}; "
@@ -173,7 +173,7 @@ def _decide(
         assert isinstance(step, HumanStep)
         name = step.approve_transition_for(instance) if approve else step.reject_transition
         locked.status = TaskStatus.APPROVED if approve else TaskStatus.REJECTED
-        if locked.assignee_id != user.pk and not held_by_a_decider(locked):
+        if locked.assignee_id != user.pk and not held_by_a_reviewer(locked):
             locked.assignee = user  # taken over from a holder who could not decide
         locked.assignee = locked.assignee or user
         locked.decided_by = user
@@ -223,7 +223,7 @@ def approve_task(
     `channel` describes the edge the decision came through when it is not the person's own
     session (a command: the OS user, a break-glass reason); it is recorded in the event.
     """
-    return _decide(
+    return _deliver_verdict(
         task=task,
         actor=actor,
         approve=True,
@@ -239,7 +239,9 @@ def reject_task(
     """Reject with a reason (required) and take the step's reject transition."""
     if not reason.strip():
         raise ReasonRequired("a reason is required to reject")
-    return _decide(task=task, actor=actor, approve=False, reason=reason.strip(), channel=channel)[0]
+    return _deliver_verdict(
+        task=task, actor=actor, approve=False, reason=reason.strip(), channel=channel
+    )[0]
 
 
 def request_information(*, task: ReviewTask, actor: Actor, message: str) -> ReviewTask:
@@ -275,11 +277,13 @@ def approve_review(
     *, instance: WorkflowInstance, actor: Actor, comment: str = ""
 ) -> WorkflowInstance:
     """Approve the task the instance waits on (see approve_task)."""
-    return _decide(task=_task_for(instance), actor=actor, approve=True, reason=comment)[1]
+    return _deliver_verdict(task=_task_for(instance), actor=actor, approve=True, reason=comment)[1]
 
 
 def reject_review(*, instance: WorkflowInstance, actor: Actor, reason: str) -> WorkflowInstance:
     """Reject the task the instance waits on, with a reason (see reject_task)."""
     if not reason.strip():
         raise ReasonRequired("a reason is required to reject")
-    return _decide(task=_task_for(instance), actor=actor, approve=False, reason=reason.strip())[1]
+    return _deliver_verdict(
+        task=_task_for(instance), actor=actor, approve=False, reason=reason.strip()
+    )[1]

@@ -1,4 +1,4 @@
-"""decide_task acts as the person running it: another person only by break-glass, recorded."""
+"""review_task acts as the person running it: another person only by break-glass, recorded."""
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -36,7 +36,7 @@ def _snapshot(invoice) -> tuple:
 
 def _decide(invoice, username: str, *extra: str) -> None:
     task = selectors.active_task_for(instance=invoice)
-    call_command("decide_task", task.pk, "approve", "--as", username, *extra)
+    call_command("review_task", task.pk, "approve", "--as", username, *extra)
 
 
 def test_one_operator_cannot_approve_both_levels_as_two_people(monkeypatch, large_invoice):

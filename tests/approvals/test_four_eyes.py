@@ -91,7 +91,7 @@ def test_self_approval_is_refused_by_the_command(requester, own_order, monkeypat
     monkeypatch.setattr("getpass.getuser", lambda: requester.username)
     task = selectors.active_task_for(instance=own_order)
     with pytest.raises(CommandError, match="four-eyes"):
-        call_command("decide_task", task.pk, "approve", "--as", requester.username)
+        call_command("review_task", task.pk, "approve", "--as", requester.username)
     _assert_untouched(own_order)
 
 

@@ -795,11 +795,11 @@ def test_an_escalation_group_without_the_step_permission_is_refused(world: World
 
 
 def test_decide_task_does_not_act_as_another_person(world: World, db) -> None:
-    """Hole 9: `decide_task --as <user>` must not let one operator decide as someone else."""
+    """Hole 9: `review_task --as <user>` must not let one operator decide as someone else."""
     from django.core.management import CommandError, call_command
 
     task = world.targets["task"]
     before = snapshot()
     with pytest.raises(CommandError):
-        call_command("decide_task", str(task.pk), "approve", "--as", "m-reviewer")
+        call_command("review_task", str(task.pk), "approve", "--as", "m-reviewer")
     assert_unchanged(before, snapshot())

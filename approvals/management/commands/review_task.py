@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("task", type=int)
-        parser.add_argument("decision", choices=["approve", "reject"])
+        parser.add_argument("verdict", choices=["approve", "reject"])
         parser.add_argument(
             "--as",
             dest="username",
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         self,
         *args,
         task: int,
-        decision: str,
+        verdict: str,
         username: str,
         reason: str,
         break_glass: str,
@@ -65,7 +65,7 @@ class Command(BaseCommand):
         if username != os_user:
             channel["break_glass"] = break_glass
         try:
-            if decision == "approve":
+            if verdict == "approve":
                 done = services.approve_task(
                     task=review_task, actor=actor, comment=reason, channel=channel
                 )
