@@ -43,6 +43,7 @@ from opscore.admin_base import (
 from opscore.admin_links import ViewerLinksMixin, admin_url, link_or_text
 from opscore.moments import moment
 from workflows import engine, registry
+from workflows.admin import INSTANCE_PAGE_LINKS
 from workflows.context_display import render_business_context
 from workflows.registry import HumanStep
 from workflows.selectors import where_it_stands
@@ -514,3 +515,31 @@ def _refusal(error: Exception) -> str:
     """A service's refusal as a sentence that says nothing was changed."""
     text = str(error).rstrip(".")
     return f"{text[:1].upper()}{text[1:]}: nothing was changed."
+
+
+def review_task_links(*, instance, request) -> list[str]:
+    """An instance page's links to its review tasks, newest first: linked for a viewer whose
+    queues hold the task, named only for the others."""
+    tasks = list(selectors.tasks_for(instance=instance).order_by("-opened_at", "-id"))
+    if not tasks:
+        return []
+    reachable: set[int] = set()
+    if request is not None and admin.site.get_model_admin(ReviewTask).has_view_permission(request):
+        reachable = set(
+            selectors.visible_tasks(user=request.user)
+            .filter(pk__in=[task.pk for task in tasks])
+            .values_list("pk", flat=True)
+        )
+    shown = []
+    for task in tasks:
+        when = f"due {moment(task.due_at)}" if task.is_active else moment(task.decided_at)
+        text = f"{task.step} task: {task.get_status_display().lower()}, {when}"
+        if task.pk in reachable:
+            url = reverse("admin:approvals_reviewtask_change", args=[task.pk])
+            shown.append(format_html('<a href="{}">{}</a>', url, text))
+        else:
+            shown.append(text)
+    return shown
+
+
+INSTANCE_PAGE_LINKS.append(review_task_links)

@@ -10,9 +10,9 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 
 from observability.system_map import LINE_TITLES, LINES, system_map
-from observability.workflow_diagram import state_diagram_svg
 from workflows import registry
 from workflows.diagram import mermaid_state_diagram
+from workflows.diagram_svg import state_diagram_svg
 
 PERMISSION = "observability.view_alertrule"
 

@@ -1,5 +1,9 @@
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.template.loader import render_to_string
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
@@ -8,8 +12,10 @@ from opscore.admin_base import (
     HistoryReadOnlyAdmin,
     ReadOnlyAdminMixin,
 )
+from opscore.admin_links import ViewerLinksMixin, admin_url, current_request, link_or_text
+from opscore.moments import moment
 from privacy import sealing
-from workflows import engine, services
+from workflows import engine, registry, services
 from workflows.context_display import (
     ADDRESS,
     HIDDEN,
@@ -20,12 +26,17 @@ from workflows.context_display import (
     Shown,
     render_business_context,
 )
+from workflows.diagram_svg import state_diagram_svg
 from workflows.models import Execution, Invoice, Order, Timer
 from workflows.models.execution import ExecutionStatus
-from workflows.selectors import executions_for
+from workflows.selectors import executions_for, path_taken
+
+# Higher layers add the pages an instance page links to (approvals: the instance's review
+# tasks), each a callable (instance=, request=) returning links or plain names to show.
+INSTANCE_PAGE_LINKS: list[Callable[..., list[str]]] = []
 
 
-class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
+class WorkflowInstanceAdmin(ViewerLinksMixin, ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
     """State changes only through the engine: the page reads, its actions call services.
 
     No change permission even for those who hold `change_<model>`: saving the form would
@@ -39,23 +50,85 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
     list_select_related = ["started_by"]
     show_full_result_count = False
     date_hierarchy = "created_at"
-    fields = [
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "correlation_key",
+                    "state",
+                    "version",
+                    "started_by_name",
+                    "created_when",
+                    "updated_when",
+                    "related_pages",
+                ]
+            },
+        ),
+        ("Where it is in the process", {"fields": ["diagram"]}),
+        ("Context", {"fields": ["context_pretty"]}),
+        ("Executions", {"fields": ["executions"]}),
+        ("Timeline", {"fields": ["timeline"]}),
+    ]
+    readonly_fields = [
         "correlation_key",
         "state",
         "version",
-        "started_by",
-        "created_at",
-        "updated_at",
+        "started_by_name",
+        "created_when",
+        "updated_when",
+        "related_pages",
+        "diagram",
         "context_pretty",
         "executions",
         "timeline",
     ]
-    readonly_fields = fields
     actions = ["cancel_selected"]
 
     # What the process's context holds, as its business reads it (workflows.context_display);
     # anything undeclared still shows, under "Other".
     context_sections: tuple[Section, ...] = ()
+
+    @admin.display(description="started by")
+    def started_by_name(self, instance):
+        return link_or_text(instance.started_by) if instance.started_by_id else "the system"
+
+    @admin.display(description="created")
+    def created_when(self, instance):
+        return moment(instance.created_at)
+
+    @admin.display(description="last changed")
+    def updated_when(self, instance):
+        return moment(instance.updated_at)
+
+    @admin.display(description="see also")
+    def related_pages(self, instance):
+        links = [
+            link
+            for contribute in INSTANCE_PAGE_LINKS
+            for link in contribute(instance=instance, request=current_request())
+        ]
+        if not links:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}",
+            ((link,) for link in links),
+        )
+
+    @admin.display(description="state diagram")
+    def diagram(self, instance):
+        svg = state_diagram_svg(
+            registry.for_model(type(instance)),
+            current=instance.state,
+            taken=path_taken(instance=instance),
+        )
+        return format_html(
+            '<div class="instance-diagram">{}</div><p class="help">Now in <strong>{}</strong>; '
+            "the path it took is in green.</p>",
+            mark_safe(svg),  # noqa: S308 - drawn from declared names, each escaped
+            instance.get_state_display(),
+        )
 
     @admin.display(description="context")
     def context_pretty(self, instance):
@@ -63,10 +136,10 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
 
     @admin.display(description="executions")
     def executions(self, instance):
-        return render_to_string(
-            "admin/workflows/executions_table.html",
-            {"executions": executions_for(instance=instance)},
-        )
+        executions = list(executions_for(instance=instance))
+        for execution in executions:
+            execution.page_url = admin_url(Execution, execution.pk, obj=execution)
+        return render_to_string("admin/workflows/executions_table.html", {"executions": executions})
 
     @admin.display(description="timeline")
     def timeline(self, instance):

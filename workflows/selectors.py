@@ -156,3 +156,16 @@ def where_it_stands(*, instance: WorkflowInstance) -> str:
     if isinstance(step, WaitStep):
         return f"now {state}: waiting for {step.signal_transition}"
     return f"now {state}"
+
+
+def path_taken(*, instance: WorkflowInstance) -> list[tuple[str, str, str]]:
+    """The (source, target, transition) steps the instance made, oldest first, from its log."""
+    from audit.selectors import instance_timeline
+
+    return [
+        (payload["source"], payload["target"], payload["transition"])
+        for payload in instance_timeline(instance=instance)
+        .filter(type="workflow.transition")
+        .values_list("payload", flat=True)
+        if {"source", "target", "transition"} <= set(payload)
+    ]

@@ -1,10 +1,12 @@
-"""A workflow's state graph (read from the engine, `workflows.diagram`) drawn as an inline SVG
-for admin, which must render without internet access, so no JavaScript library is fetched or
-vendored."""
+"""A workflow's state graph (`workflows.diagram`) drawn as an inline SVG for admin, which must
+render without internet access, so no JavaScript library is fetched or vendored: the system
+map's (each state with its live count) and an instance page's (its current state and the path
+it took highlighted)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from html import escape
 
 from workflows.diagram import Arrow, StateGraph, state_graph
@@ -45,13 +47,24 @@ ROW_GAP = 80
 MARGIN = 24
 
 
+CURRENT_FILL, CURRENT_STROKE = "#fff1c7", "#b7791f"
+TAKEN_FILL, TAKEN_STROKE = "#e3f4e8", "#1f7a4d"
+
+
 def state_diagram_svg(
-    definition: WorkflowDefinition, *, counts: dict[str, int] | None = None
+    definition: WorkflowDefinition,
+    *,
+    counts: dict[str, int] | None = None,
+    current: str | None = None,
+    taken: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """The states in layers from the initial one downwards, each box with its live count when
-    `counts` is given; transitions as labelled arrows. Plain SVG, escaped, no script."""
+    `counts` is given (else its label); transitions as labelled arrows. For one instance,
+    `current` is its state and `taken` the (source, target, transition) steps it made, in
+    order: those states and arrows are highlighted. Plain SVG, escaped, no script."""
     graph = state_graph(definition)
-    counts = counts or {}
+    taken_edges = {(source, target, name) for source, target, name in taken}
+    visited = {graph.initial} | {state for step in taken for state in step[:2]}
     rows = _layers(graph)
     widest = max(len(row) for row in rows)
     width = MARGIN * 2 + widest * NODE_WIDTH + (widest - 1) * COLUMN_GAP
@@ -72,31 +85,56 @@ def state_diagram_svg(
         f"<title>{escape(definition.name)} states</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        'fill="#555"/></marker></defs>',
+        'fill="#555"/></marker><marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path '
+        f'd="M0,0 L10,5 L0,10 z" fill="{TAKEN_STROKE}"/></marker></defs>',
     ]
     pair_seen: dict[tuple[str, str], int] = defaultdict(int)
     for edge in graph.edges:
-        parts.append(_edge_svg(edge, position, pair_seen))
+        parts.append(
+            _edge_svg(
+                edge,
+                position,
+                pair_seen,
+                taken=(edge.source, edge.target, edge.name) in taken_edges,
+            )
+        )
     for state, (x, y) in position.items():
         terminal = state in graph.terminal
         fill = "#eef3f7" if not terminal else "#f3f3f3"
         stroke = "#417690" if state == graph.initial else "#888"
-        count = counts.get(state, 0)
+        width = 2 if terminal else 1.5
+        classes = "state"
+        if current is not None and state == current:
+            fill, stroke, width, classes = CURRENT_FILL, CURRENT_STROKE, 3, "state current"
+        elif current is not None and state in visited:
+            fill, stroke, width, classes = TAKEN_FILL, TAKEN_STROKE, 2, "state visited"
+        if counts is not None:
+            count = counts.get(state, 0)
+            second_line, data = f"{count:,} now", f' data-count="{count}"'
+        else:
+            label = graph.labels.get(state, state)
+            second_line = "you are here" if classes == "state current" else label
+            data = ""
         parts.append(
-            f'<g class="state" data-state="{escape(state)}" data-count="{count}">'
+            f'<g class="{classes}" data-state="{escape(state)}"{data}>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="8" '
-            f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if terminal else 1.5}"/>'
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{width}"/>'
             f'<text x="{x + NODE_WIDTH / 2:.1f}" y="{y + 19:.1f}" text-anchor="middle" '
             f'font-weight="bold">{escape(state)}</text>'
             f'<text x="{x + NODE_WIDTH / 2:.1f}" y="{y + 36:.1f}" text-anchor="middle" '
-            f'fill="#333">{count:,} now</text></g>'
+            f'fill="#333">{escape(second_line)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _edge_svg(
-    edge: Arrow, position: dict[str, tuple[float, float]], pair_seen: dict[tuple[str, str], int]
+    edge: Arrow,
+    position: dict[str, tuple[float, float]],
+    pair_seen: dict[tuple[str, str], int],
+    *,
+    taken: bool = False,
 ) -> str:
     (sx, sy), (tx, ty) = position[edge.source], position[edge.target]
     key = (edge.source, edge.target)
@@ -122,10 +160,11 @@ def _edge_svg(
         cy = (y1 + y2) / 2
     label_x = (x1 + 2 * cx + x2) / 4
     label_y = (y1 + 2 * cy + y2) / 4 + 12 * nth  # parallel edges: labels one under another
+    stroke, width, marker = (TAKEN_STROKE, 2.5, "arrow-taken") if taken else ("#777", 1.2, "arrow")
     return (
-        f'<g class="edge" data-transition="{escape(edge.name)}">'
+        f'<g class="edge{" taken" if taken else ""}" data-transition="{escape(edge.name)}">'
         f'<path d="M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}" fill="none" '
-        f'stroke="#777" stroke-width="1.2" marker-end="url(#arrow)"/>'
+        f'stroke="{stroke}" stroke-width="{width}" marker-end="url(#{marker})"/>'
         f'<text x="{label_x:.1f}" y="{label_y - 3:.1f}" text-anchor="middle" fill="#205067" '
         f'font-size="11" paint-order="stroke" stroke="#fff" stroke-width="3">'
         f"{escape(edge.name)}</text></g>"
