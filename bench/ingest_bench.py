@@ -25,8 +25,10 @@ Loopback only; each phase is bounded by --seconds.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -171,6 +173,84 @@ def _wrk(
     return result
 
 
+def _start_sampler(*, pid: int, path: str, seconds: int) -> subprocess.Popen:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--duration",
+            str(seconds),
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+# Where a request's CPU goes, by the innermost frame of each stack that lies in one of these.
+PROFILE_BUCKETS = (
+    ("chain write at commit", "audit/chaining.py"),
+    ("history (simple-history)", "simple_history/"),
+    ("django-q2 enqueue", "django_q/"),
+    ("JSON Schema", "jsonschema/"),
+    ("rate limit", "opscore/throttling.py"),
+    ("API key authentication", "integrations/authentication.py"),
+    ("engine", "workflows/engine.py"),
+    ("ingestion service", "integrations/services"),
+    ("DRF + Django request handling", "django/core/handlers/"),
+)
+
+
+def _profile_summary(path: Path, top: int = 25) -> str:
+    """Inclusive and own shares of the samples taken inside request handling."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if "get_response" not in stack and "handle_request" not in stack:
+            continue  # the master, idle workers waiting in select()
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        bucket = "other"
+        for frame in reversed(frames):
+            hit = next((name for name, where in PROFILE_BUCKETS if where in frame), None)
+            if hit is not None and hit != "DRF + Django request handling":
+                bucket = hit
+                break
+        buckets[bucket] = buckets.get(bucket, 0) + count
+    if not total:
+        return "no request samples"
+    lines = [f"{total} samples inside requests", "by the innermost part named in PROFILE_BUCKETS:"]
+    lines += [
+        f"  {n / total:6.1%}  {name}" for name, n in sorted(buckets.items(), key=lambda i: -i[1])
+    ]
+    lines.append("inclusive:")
+    lines += [
+        f"  {n / total:6.1%}  {frame}"
+        for frame, n in sorted(inclusive.items(), key=lambda i: -i[1])[:top]
+    ]
+    lines.append("own:")
+    lines += [
+        f"  {n / total:6.1%}  {frame}"
+        for frame, n in sorted(own.items(), key=lambda i: -i[1])[:top]
+    ]
+    return "\n".join(lines)
+
+
 def _count(env: dict[str, str], sql: str) -> int:
     out = subprocess.run(
         [sys.executable, "manage.py", "dbshell", "--", "-tA", "-c", sql],
@@ -199,6 +279,12 @@ def main() -> None:
     # threads only queue on the GIL (4x4 with 16 connections measured 30% fewer events/s).
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="sample the gunicorn workers with py-spy during the ingest phase; collapsed "
+        "stacks go to PATH and a summary (share of samples per function) to stdout",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -215,6 +301,13 @@ def main() -> None:
         "OPSCORE_LOG_LEVEL": "ERROR",
         "OPSCORE_DB_CONN_MAX_AGE": "60",
         "OPSCORE_VAR_DIR": tempfile.mkdtemp(prefix="opscore-bench-"),
+        # Production settings refuse to start without a strong secret and an audit key.
+        "OPSCORE_SECRET_KEY": os.environ.get("OPSCORE_SECRET_KEY") or secrets.token_urlsafe(50),
+        "OPSCORE_AUDIT_KEYS": os.environ.get("OPSCORE_AUDIT_KEYS")
+        or "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        # The per-key rate limit stays on (its one upsert per request is part of the path),
+        # with a budget the load cannot spend.
+        "OPSCORE_THROTTLE_KEY": "100000000/min",
     }
     key = _prepare(env)
     port = _free_port()
@@ -249,7 +342,12 @@ def main() -> None:
         phases = (("ceiling", "/bench/ceiling"), ("floor", "/bench/floor"), ("ingest", EVENTS))
         for name, target in phases:
             _wrk(**load, target=target, run=f"{name}-warm", seconds=args.warmup)
+            sampler = None
+            if args.profile and name == "ingest":
+                sampler = _start_sampler(pid=gunicorn.pid, path=args.profile, seconds=args.seconds)
             results[name] = _wrk(**load, target=target, run=name, seconds=args.seconds)
+            if sampler is not None:
+                sampler.wait(timeout=60)
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
@@ -290,6 +388,8 @@ def main() -> None:
         },
     }
     print(json.dumps(report, indent=2))
+    if args.profile:
+        print(_profile_summary(Path(args.profile)))
     if not (inbound == instances == started == queued) or any(
         r["status_errors"] for r in results.values()
     ):

@@ -1,14 +1,17 @@
 """opscore's URLs plus two bench endpoints: the ceiling and the raw-SQL floor of full routing."""
 
 import json
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.urls import path
+from django.utils import timezone
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.digests import advisory_lock_id, key_digest
+from opscore.throttling import count_hit
 from opscore.urls import urlpatterns as opscore_urlpatterns
 
 
@@ -18,6 +21,7 @@ class Ceiling(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []
+    throttle_classes = []
 
     def post(self, request):
         with connection.cursor() as cursor:
@@ -37,7 +41,8 @@ FLOOR_WRITES = ["order", "historical_order", "execution", "queue", "inbound_even
 class Floor(APIView):
     """The database round trips of full routing, as raw SQL with no ORM and no engine.
 
-    The reads are the real ones (API key, event type, idempotency lookup); the writes go to
+    The reads are the real ones (API key, event type, idempotency lookup) and so is the
+    key's rate-limit upsert, outside the transaction as in ingestion; the writes go to
     bench tables of one JSON column. No implementation that keeps these round trips can be
     faster than this on the same machine, so ingest / floor is what the code on top costs.
     """
@@ -45,12 +50,17 @@ class Floor(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []
+    # The key's rate limit is counted below as the one upsert ingestion pays for it.
+    throttle_classes = []
 
     def post(self, request):
         key = request.headers["Authorization"].partition(" ")[2]
         envelope = json.loads(request.body)
         body = json.dumps(envelope)
         idempotency_key = request.headers["Idempotency-Key"]
+        now = timezone.now()
+        window_end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        count_hit(slot=f"floor:{key[:12]}:{window_end.isoformat()}", ends_at=window_end, now=now)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT k.id, u.id FROM integrations_apikey k "

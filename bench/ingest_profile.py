@@ -1,0 +1,186 @@
+"""Where one ingestion request's CPU goes: cProfile on process time, in one process.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/opscore_ingest_profile_bench \\
+        .venv/bin/python bench/ingest_profile.py [--requests 400] [--batch 0] [--top 30]
+
+Sends `--requests` `order.received` events through Django's full request stack (middleware,
+DRF, Api-Key authentication, rate limit, the ingestion service, the engine) with the test
+client, in this process, after as many unmeasured ones to warm caches and connections. The
+profiler's clock is this process's CPU time, so PostgreSQL's own time and a busy machine's
+waiting are left out: what remains is what the web worker spends per request. It prints CPU
+per request, statements per request, a breakdown by part (the innermost frame of each
+profiled call that lies in one of `PARTS`) and the top functions by own and cumulative time.
+With `--batch N`, each request is `POST /api/v1/events:batch` with N events, and figures are
+per event.
+
+The database named in DATABASE_URL is dropped and recreated (its name must end in `_bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import io
+import json
+import os
+import pstats
+import secrets
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opscore.settings")
+os.environ.setdefault("OPSCORE_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPSCORE_DEBUG", "false")
+os.environ.setdefault("OPSCORE_DB_CONN_MAX_AGE", "60")
+os.environ.setdefault("OPSCORE_SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault(
+    "OPSCORE_AUDIT_KEYS", "bench:" + base64.b64encode(secrets.token_bytes(32)).decode()
+)
+os.environ.setdefault("OPSCORE_THROTTLE_KEY", "100000000/min")
+
+# Cumulative CPU of the calls that make up a request, by (file path part, function name).
+STAGES = (
+    ("whole request (Django handler)", "django/core/handlers/base.py", "get_response"),
+    ("API key authentication", "integrations/authentication.py", "authenticate"),
+    ("rate limit", "opscore/throttling.py", "allow_request"),
+    ("ingest_event", "integrations/services", "ingest_event"),
+    ("  JSON Schema (envelope + payload)", "integrations/services", "_schema_errors"),
+    ("  event type lookup", "integrations/selectors.py", "active_event_type"),
+    ("  idempotency lock", "integrations/services", "_lock_key"),
+    ("  duplicate lookup", "integrations/services", "_answer_existing"),
+    ("  sealing", "privacy/sealing.py", "seal_payload"),
+    ("  start_instance (engine)", "workflows/engine.py", "start_instance"),
+    ("    history row (simple-history)", "simple_history/models.py", "post_save"),
+    ("    execution scheduled", "workflows/engine.py", "_schedule_execution"),
+    ("      django-q2 enqueue", "django_q/tasks.py", "async_task"),
+    ("    append_event", "audit/services.py", "append_event"),
+    ("  inbound event insert", "django/db/models/query.py", "create"),
+    ("  chain write at commit", "audit/chaining.py", "write_pending_events"),
+    ("  COMMIT", "django/db/backends/base/base.py", "commit"),
+    ("psycopg execute (all statements)", "psycopg/cursor.py", "execute"),
+)
+
+
+def _envelope(run: str, index: int) -> dict:
+    ident = f"{run}-{index}"
+    return {
+        "type": "order.received",
+        "source": "bench",
+        "occurred_at": "2026-11-25T12:00:00Z",
+        "correlation_key": ident,
+        "payload": {
+            "order_id": ident,
+            "customer": "bench",
+            "postcode": "AB1 2CD",
+            "weight_kg": 2.5,
+            "value": 120,
+        },
+    }
+
+
+def _send(client, key: str, run: str, index: int, batch: int) -> None:
+    if batch:
+        items = [
+            {"idempotency_key": f"{run}-{index}-{n}", "event": _envelope(run, index * batch + n)}
+            for n in range(batch)
+        ]
+        response = client.post(
+            "/api/v1/events:batch",
+            data=json.dumps({"events": items}),
+            content_type="application/json",
+            headers={"authorization": f"Api-Key {key}"},
+        )
+        assert response.status_code == 207, response.content[:500]
+        assert all(item["status"] == 201 for item in response.json()["results"])
+        return
+    response = client.post(
+        "/api/v1/events",
+        data=json.dumps(_envelope(run, index)),
+        content_type="application/json",
+        headers={"authorization": f"Api-Key {key}", "idempotency-key": f"{run}-{index}"},
+    )
+    assert response.status_code == 201, response.content[:500]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=0, help="events per batch request")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("set DATABASE_URL to a PostgreSQL database whose name ends in _bench")
+    from ingest_bench import _recreate_database
+
+    _recreate_database(url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from integrations.services import create_api_key, ensure_integration
+
+    call_command("migrate", verbosity=0)
+    integration, _ = ensure_integration(name="bench")
+    _, key = create_api_key(integration=integration, scopes=["events:write"], event_types=["*"])
+    client = Client(HTTP_HOST="127.0.0.1")
+    per_request = max(args.batch, 1)
+
+    for index in range(args.requests):
+        _send(client, key, "warm", index, args.batch)
+    executed: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        _send(client, key, "count", 0, args.batch)
+    statements = len(executed)
+    profiler = cProfile.Profile(time.process_time)
+    started = time.process_time()
+    profiler.enable()
+    for index in range(args.requests):
+        _send(client, key, "measured", index, args.batch)
+    profiler.disable()
+    cpu = time.process_time() - started
+    events = args.requests * per_request
+
+    stats = pstats.Stats(profiler)
+    print(
+        f"{events} events in {args.requests} requests: {cpu / events * 1000:.2f} ms CPU per "
+        f"event under the profiler, {statements / per_request:.1f} statements per event"
+    )
+    print("cumulative CPU per event (ms) and share of the whole request:")
+    whole = None
+    for label, where, name in STAGES:
+        found = [
+            cumulative
+            for (filename, _line, function), (_cc, _nc, _own, cumulative, _callers) in (
+                stats.stats.items()
+            )
+            if where in filename and function == name
+        ]
+        seconds = max(found, default=0.0)
+        whole = whole or seconds
+        print(f"  {seconds / events * 1000:7.3f}  {seconds / whole:6.1%}  {label}")
+    print("statements of one request:")
+    for sql in executed:
+        print(f"  {sql[:160]}")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
