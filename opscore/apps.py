@@ -8,7 +8,9 @@ class OpscoreConfig(AppConfig):
     def ready(self) -> None:
         from django_q import signals
 
-        from opscore import request_context
+        from opscore import history_manager, request_context
+
+        history_manager.cache_manager_classes()
 
         uid = "opscore.request_id"
         signals.pre_enqueue.connect(request_context.carry_into_task, dispatch_uid=uid)
