@@ -41,12 +41,14 @@ def start_workflow(
     actor: Actor,
     correlation_key: str | None = None,
     trigger: dict[str, Any] | None = None,
+    savepoint: bool = True,
 ) -> WorkflowInstance:
     """Start an instance of `workflow`; a correlation key is generated when none is given.
 
     What the caller sent lands under `context["input"]` and nowhere else: the top level of the
     context belongs to the server (policy results, approvals, a reviewer's carrier choice),
     so no payload can pose as one of those. `trigger` says which inbound event started it.
+    `savepoint` as in `engine.start_instance`.
     """
     definition = registry.get(workflow)
     key = correlation_key or new_correlation_key()
@@ -54,7 +56,11 @@ def start_workflow(
     if trigger is not None:
         context["trigger"] = dict(trigger)
     return engine.start_instance(
-        definition=definition, correlation_key=key, context=context, actor=actor
+        definition=definition,
+        correlation_key=key,
+        context=context,
+        actor=actor,
+        savepoint=savepoint,
     )
 
 

@@ -505,6 +505,8 @@ def _route(
             trigger=trigger,
             actor=caller.actor,
             correlation_key=envelope.get("correlation_key") or None,
+            # Any refusal rolls the whole ingestion transaction back: nothing to keep.
+            savepoint=False,
         )
         return instance, ""
     try:

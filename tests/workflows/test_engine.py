@@ -149,6 +149,35 @@ def test_duplicate_correlation_key_is_refused_clearly():
     assert Order.objects.filter(correlation_key="SO-1").count() == 1
 
 
+def _start_in_a_transaction_without_savepoints(correlation_key: str) -> None:
+    from tests.factories import order_context
+
+    with transaction.atomic():
+        services.start_workflow(
+            workflow="order",
+            payload=order_context(),
+            actor=SYSTEM,
+            correlation_key=correlation_key,
+            savepoint=False,
+        )
+
+
+def test_a_start_without_savepoints_writes_none_and_a_taken_key_dooms_the_callers_work():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    start_order(correlation_key="SO-1")
+    with CaptureQueriesContext(connection) as started:
+        _start_in_a_transaction_without_savepoints("SO-2")
+    # Only the test's own block takes a savepoint (and releases it).
+    assert sum("SAVEPOINT" in query["sql"] for query in started) == 2
+    events_before = Event.objects.count()
+    with pytest.raises(engine.DuplicateCorrelationKey, match="SO-1"):
+        _start_in_a_transaction_without_savepoints("SO-1")
+    assert Order.objects.filter(correlation_key__in=["SO-1", "SO-2"]).count() == 2
+    assert Event.objects.count() == events_before
+
+
 def test_registry_lists_the_order_workflow_and_its_steps():
     definition = registry.get("order")
     assert [step.name for step in definition.steps] == [
