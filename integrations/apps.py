@@ -21,8 +21,12 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.core.signals import request_finished, request_started
 
-        from integrations import schema  # noqa: F401 - registers the Api-Key OpenAPI scheme
+        from integrations import (
+            lookups,
+            schema,  # noqa: F401 - registers the Api-Key OpenAPI scheme
+        )
         from integrations.api import record_edge_refusal
         from integrations.checks import check_trigger_bindings
         from opscore.middleware import api_request_refused
@@ -30,3 +34,5 @@ class IntegrationsConfig(AppConfig):
         checks.register(check_trigger_bindings)
         post_migrate.connect(_seed_reference_event_types, sender=self)
         api_request_refused.connect(record_edge_refusal, dispatch_uid="integrations.edge")
+        request_started.connect(lookups.request_started, dispatch_uid="integrations.lookups")
+        request_finished.connect(lookups.request_finished, dispatch_uid="integrations.lookups")

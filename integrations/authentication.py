@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
-from integrations import selectors
+from integrations import lookups, selectors
 from integrations.models import ApiKey
 
 KEYWORD = "Api-Key"
@@ -33,6 +33,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+            lookups.note_key_used(api_key)
         return api_key.integration.user, api_key
 
     def authenticate_header(self, request) -> str:

@@ -321,3 +321,23 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LookupGeneration(models.Model):
+    """One row whose value changes whenever what authentication and ingestion look up does.
+
+    Database triggers (migration 0006) set a new value on every write to API keys, their
+    integrations and service users, event types and trigger bindings, whatever wrote it (a
+    service, admin, a bulk update, raw SQL). Each process caches those lookups and reads this
+    row once per request: an unchanged value means the cache is exact, a new one empties it
+    (`integrations.lookups`). The value is never reused, so a rolled-back change cannot make
+    a stale cache look current.
+    """
+
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "integrations_lookup_generation"
+
+    def __str__(self) -> str:
+        return f"lookup generation {self.value}"

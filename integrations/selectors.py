@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from integrations.digests import key_digest
+from integrations import lookups
 from integrations.models import ApiKey, EventType, InboundEvent, Rejection
 
 
 def active_api_key(*, key: str) -> ApiKey | None:
-    # get(), not first(): the digest is unique, and first()'s ORDER BY costs on every request.
-    try:
-        return ApiKey.objects.select_related("integration", "integration__user").get(
-            digest=key_digest(key),
-            revoked_at__isnull=True,
-            integration__is_active=True,
-            integration__user__isnull=False,
-        )
-    except ApiKey.DoesNotExist:
-        return None
+    """The live key (with its integration and service user) for a plaintext key, or None."""
+    return lookups.active_api_key(key=key)
 
 
 def active_event_type(*, name: str) -> EventType | None:
-    try:
-        return EventType.objects.select_related("binding").get(name=name, is_active=True)
-    except EventType.DoesNotExist:
-        return None
+    """The active event type (with its binding) named `name`, or None; read-only."""
+    return lookups.active_event_type(name=name)
 
 
 def inbound_events(
