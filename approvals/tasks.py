@@ -1,14 +1,8 @@
-"""django-q2 entry points: thin wrappers that call one service each."""
+"""The jobs' former dotted paths (`approvals.tasks.<name>`), kept importable: django-q2 rows
+queued before the jobs moved to `approvals.jobs` name them, and must still run."""
 
-from approvals import services
+from approvals.jobs import sweep_review_deadlines
 
-
-def sweep_review_deadlines() -> dict[str, int]:
-    report = services.sweep_review_deadlines()
-    return {
-        "reminders": report.reminders,
-        "escalations": report.escalations,
-        "expirations": report.expirations,
-        "emails_sent": report.emails_sent,
-        "emails_failed": report.emails_failed,
-    }
+__all__ = [
+    "sweep_review_deadlines",
+]

@@ -1,14 +1,9 @@
-"""django-q2 entry points of the trigger layer: thin wrappers that call one service each."""
+"""The jobs' former dotted paths (`integrations.tasks.<name>`), kept importable: django-q2 rows
+queued before the jobs moved to `integrations.jobs` name them, and must still run."""
 
-from integrations import services
+from integrations.jobs import fire_schedule, purge_rejections
 
-
-def fire_schedule(schedule_id: int, slot: str, **_options) -> str:
-    result = services.fire_schedule(schedule_id=schedule_id, slot=slot)
-    if result is None:
-        return "inactive"
-    return "replayed" if result.replayed else result.inbound_event_id
-
-
-def purge_rejections(**_options) -> str:
-    return f"purged {services.purge_rejections()} rejections"
+__all__ = [
+    "fire_schedule",
+    "purge_rejections",
+]

@@ -27,7 +27,7 @@ from workflows import registry
 from workflows.models import Execution, Timer, WorkflowInstance
 from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
-RUN_EXECUTION_TASK = "workflows.tasks.run_execution"
+RUN_EXECUTION_JOB = "workflows.jobs.run_execution"
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -313,7 +313,7 @@ def _schedule_execution(
 
 def enqueue_execution(execution: Execution) -> None:
     """Queue a run; with the ORM broker the queue row joins the caller's transaction."""
-    async_task(RUN_EXECUTION_TASK, execution.pk, task_name=execution.idempotency_key[:100])
+    async_task(RUN_EXECUTION_JOB, execution.pk, task_name=execution.idempotency_key[:100])
 
 
 def _arm_timer(

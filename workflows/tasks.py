@@ -1,16 +1,9 @@
-"""django-q2 entry points: thin wrappers that call one service each."""
+"""The jobs' former dotted paths (`workflows.tasks.<name>`), kept importable: django-q2 rows
+queued before the jobs moved to `workflows.jobs` name them, and must still run."""
 
-from workflows import services
+from workflows.jobs import run_execution, sweep
 
-
-def run_execution(execution_id: int) -> str:
-    return services.run_execution(execution_id=execution_id).status
-
-
-def sweep() -> dict[str, int]:
-    report = services.sweep_due_work()
-    return {
-        "retries_enqueued": report.retries_enqueued,
-        "leases_recovered": report.leases_recovered,
-        "timers_fired": report.timers_fired,
-    }
+__all__ = [
+    "run_execution",
+    "sweep",
+]

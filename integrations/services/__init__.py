@@ -29,7 +29,7 @@ from integrations.services.ingestion import (
 from integrations.services.manual import redeliver_inbound_event, start_manually
 from integrations.services.rejections import PURGE_BATCH, purge_rejections, record_rejection
 from integrations.services.schedules import (
-    FIRE_SCHEDULE_TASK,
+    FIRE_SCHEDULE_JOB,
     delete_schedule,
     fire_schedule,
     schedule_fields,
@@ -47,7 +47,7 @@ from integrations.services.webhooks import add_webhook_secret, ingest_webhook, n
 __all__ = [
     "BODY_EXCERPT_BYTES",
     "ENVELOPE_SCHEMA",
-    "FIRE_SCHEDULE_TASK",
+    "FIRE_SCHEDULE_JOB",
     "IDEMPOTENCY_KEY_MAX",
     "MANUAL_START_PERMISSION",
     "ORDER_RECEIVED_SCHEMA",

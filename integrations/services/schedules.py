@@ -19,7 +19,7 @@ from integrations.models import (
 from integrations.services.ingestion import Caller, IngestResult, ingest_event
 from opscore.actors import SYSTEM, Actor
 
-FIRE_SCHEDULE_TASK = "integrations.tasks.fire_schedule"
+FIRE_SCHEDULE_JOB = "integrations.jobs.fire_schedule"
 
 
 def validate_cron(expression: str) -> None:
@@ -44,7 +44,7 @@ def sync_schedule(*, schedule: Schedule) -> Schedule:
                 q_schedule.delete()
             return schedule
         if q_schedule is None:
-            q_schedule = QSchedule(func=FIRE_SCHEDULE_TASK)
+            q_schedule = QSchedule(func=FIRE_SCHEDULE_JOB)
         q_schedule.name = f"trigger:{schedule.name}"[:100]
         q_schedule.args = repr(schedule.pk)
         q_schedule.schedule_type = QSchedule.CRON

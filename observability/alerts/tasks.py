@@ -1,13 +1,10 @@
-"""django-q2 entry points of the alerts (schedules `opscore.alerts` and
-`opscore.consistency_checks`, created by observability's migrations)."""
+"""The jobs' former dotted paths (`observability.alerts.tasks.<name>`), kept importable:
+django-q2 rows queued before the jobs moved to `observability.alerts.jobs` name them, and must
+still run."""
 
-from observability.alerts import checks, services
+from observability.alerts.jobs import evaluate_alerts, run_consistency_checks
 
-
-def evaluate_alerts() -> str:
-    return str(services.evaluate_alert_rules())
-
-
-def run_consistency_checks() -> str:
-    runs = checks.run_consistency_checks()
-    return "; ".join(f"{run.name} {'ok' if run.ok else 'FAILED'}" for run in runs)
+__all__ = [
+    "evaluate_alerts",
+    "run_consistency_checks",
+]

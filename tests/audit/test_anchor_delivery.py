@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from audit.anchor_delivery import deliver_checkpoints
 from audit.anchors import anchor_path
+from audit.jobs import AnchorDeliveryFailed, write_audit_checkpoint
 from audit.services import write_checkpoint
-from audit.tasks import AnchorDeliveryFailed, write_audit_checkpoint
 from tests.conftest import free_port
 from tests.factories import start_order
 

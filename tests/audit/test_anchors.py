@@ -14,9 +14,9 @@ from django.test import override_settings
 from django_q.models import Schedule
 
 from audit.anchors import anchor_path, latest_checkpoint
+from audit.jobs import write_audit_checkpoint
 from audit.models import ChainHead, Event
 from audit.services import write_checkpoint
-from audit.tasks import write_audit_checkpoint
 from audit.triggers import install_append_only_guards, remove_append_only_guards
 from tests.audit.test_keyed_chain import _rechain
 from tests.factories import start_order
@@ -133,7 +133,7 @@ def test_without_a_checkpoint_verify_says_so_and_checks_the_chain_alone(capsys):
 
 def test_the_checkpoint_schedule_runs_every_ten_minutes():
     schedule = Schedule.objects.get(name="opscore.audit_checkpoint")
-    assert schedule.func == "audit.tasks.write_audit_checkpoint"
+    assert schedule.func == "audit.jobs.write_audit_checkpoint"
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 10, -1)
 
 

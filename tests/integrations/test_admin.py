@@ -182,7 +182,7 @@ def test_trigger_admin_pages_render(boss, name):
 def test_a_schedule_saved_in_admin_gets_its_django_q_schedule(boss):
     from django_q.models import Schedule as QSchedule
 
-    from integrations.services import FIRE_SCHEDULE_TASK
+    from integrations.services import FIRE_SCHEDULE_JOB
 
     tick = EventType.objects.create(name="ops.tick", schema={"type": "object"})
     response = boss.post(
@@ -197,7 +197,7 @@ def test_a_schedule_saved_in_admin_gets_its_django_q_schedule(boss):
         },
     )
     assert response.status_code == 302, response.content.decode()[-2000:]
-    assert QSchedule.objects.get(func=FIRE_SCHEDULE_TASK).cron == "0 2 * * *"
+    assert QSchedule.objects.get(func=FIRE_SCHEDULE_JOB).cron == "0 2 * * *"
     bad = boss.post(
         reverse("admin:integrations_schedule_add"),
         {"name": "bad", "event_type": tick.pk, "cron": "every night", "payload": "{}"},

@@ -45,7 +45,7 @@ def test_a_slot_fired_twice_is_one_event_and_one_replay():
 @pytest.mark.django_db
 def test_sync_keeps_one_django_q_schedule_and_removes_it_when_inactive():
     schedule = _tick_schedule("*/15 * * * *")
-    q_schedule = QSchedule.objects.get(func=services.FIRE_SCHEDULE_TASK)
+    q_schedule = QSchedule.objects.get(func=services.FIRE_SCHEDULE_JOB)
     assert (q_schedule.schedule_type, q_schedule.cron, q_schedule.intended_date_kwarg) == (
         QSchedule.CRON,
         "*/15 * * * *",
@@ -53,10 +53,10 @@ def test_sync_keeps_one_django_q_schedule_and_removes_it_when_inactive():
     )
     schedule.cron = "0 * * * *"
     services.sync_schedule(schedule=schedule)
-    assert QSchedule.objects.get(func=services.FIRE_SCHEDULE_TASK).cron == "0 * * * *"
+    assert QSchedule.objects.get(func=services.FIRE_SCHEDULE_JOB).cron == "0 * * * *"
     schedule.is_active = False
     services.sync_schedule(schedule=schedule)
-    assert not QSchedule.objects.filter(func=services.FIRE_SCHEDULE_TASK).exists()
+    assert not QSchedule.objects.filter(func=services.FIRE_SCHEDULE_JOB).exists()
     schedule.cron = "every tuesday"
     with pytest.raises(ValueError, match="not a valid cron"):
         services.sync_schedule(schedule=schedule)
@@ -77,7 +77,7 @@ def test_two_clusters_fire_each_slot_once(qcluster):
     def fired() -> list[str]:
         return [
             task.kwargs["slot"]
-            for task in Task.objects.filter(func=services.FIRE_SCHEDULE_TASK, success=True)
+            for task in Task.objects.filter(func=services.FIRE_SCHEDULE_JOB, success=True)
         ]
 
     assert wait_until(lambda: len(set(fired())) >= 2, timeout=150, interval=1), (

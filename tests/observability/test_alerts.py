@@ -73,7 +73,7 @@ def _sweeps_succeeded() -> None:
             {
                 "id": uuid.uuid4().hex,
                 "name": f"{name}-ok",
-                "func": "workflows.tasks.sweep",
+                "func": "workflows.jobs.sweep",
                 "args": (),
                 "kwargs": {},
                 "group": name,
@@ -332,8 +332,8 @@ def test_the_schedules_exist():
             name__in=["opscore.alerts", "opscore.consistency_checks"]
         ).values_list("name", "func")
     ) == {
-        "opscore.alerts": "observability.alerts.tasks.evaluate_alerts",
-        "opscore.consistency_checks": "observability.alerts.tasks.run_consistency_checks",
+        "opscore.alerts": "observability.alerts.jobs.evaluate_alerts",
+        "opscore.consistency_checks": "observability.alerts.jobs.run_consistency_checks",
     }
 
 
@@ -488,13 +488,13 @@ def test_on_call_tunes_a_rule_in_admin_and_a_misnamed_workflow_is_refused(client
 
 @pytest.mark.django_db
 def test_the_scheduled_tasks_evaluate_and_check(clock, webhook_receiver):
-    from observability.alerts import tasks
+    from observability.alerts import jobs
 
     AlertRule.objects.create(name="dead", kind=AlertKind.DEAD_LETTERS)
     _dead_letter({})
 
-    assert tasks.evaluate_alerts().startswith("opened 1, held 0, resolved 0, failed 0")
-    assert tasks.run_consistency_checks() == "verify_audit ok; projection_check ok"
+    assert jobs.evaluate_alerts().startswith("opened 1, held 0, resolved 0, failed 0")
+    assert jobs.run_consistency_checks() == "verify_audit ok; projection_check ok"
     assert len(webhook_receiver.payloads()) == 1
 
 
@@ -521,7 +521,7 @@ def test_a_real_cluster_keeps_the_silent_cluster_alert_closed_until_it_stops(qcl
     assert wait_until(live, timeout=30), cluster.log()
 
     # The evaluation runs in the cluster's worker, as the schedule's task does.
-    async_task("observability.alerts.tasks.evaluate_alerts")
+    async_task("observability.alerts.jobs.evaluate_alerts")
     assert wait_until(
         lambda: Task.objects.filter(func__endswith="evaluate_alerts").exists(), timeout=30
     ), cluster.log()

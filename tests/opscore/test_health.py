@@ -27,8 +27,8 @@ from tests.factories import cluster_heartbeat
 
 # What the sweeper schedules run (their migrations create them under these names).
 SWEEPERS = {
-    "opscore.sweeper": "workflows.tasks.sweep",
-    "opscore.review_deadlines": "approvals.tasks.sweep_review_deadlines",
+    "opscore.sweeper": "workflows.jobs.sweep",
+    "opscore.review_deadlines": "approvals.jobs.sweep_review_deadlines",
 }
 # A load balancer probing a pod by its address: a Host that is not in ALLOWED_HOSTS.
 POD_HOST = "10.42.0.17:8000"
