@@ -39,6 +39,7 @@ from opscore.admin_base import (
     ExplainRefusedActionsMixin,
     HistoryReadOnlyAdmin,
     ReadOnlyAdminMixin,
+    ServiceActionsMixin,
 )
 from opscore.admin_links import ViewerLinksMixin, admin_url, link_or_text
 from opscore.moments import moment
@@ -91,7 +92,11 @@ class HumanStepFilter(admin.SimpleListFilter):
 
 
 class TaskQueueAdmin(
-    ViewerLinksMixin, ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    ViewerLinksMixin,
+    ServiceActionsMixin,
+    ExplainRefusedActionsMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     """A queue of review tasks; subclasses name the selector that fills it.
 
@@ -357,26 +362,27 @@ class TaskQueueAdmin(
 
     # --- actions ------------------------------------------------------------------------------
 
-    def _each(self, request, queryset, verb: str, call) -> None:
-        actor = Actor.for_user(request.user)
-        done = 0
-        for task in queryset:
-            try:
-                call(task, actor)
-                done += 1
-            except engine.WorkflowError as error:
-                self.message_user(request, f"Task {task.pk}: {error}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{verb} {done} task(s).", messages.SUCCESS)
+    refusals = (engine.WorkflowError,)
+
+    def refusal_message(self, obj: ReviewTask, error: Exception) -> str:
+        return f"Task {obj.pk}: {error}"
 
     @admin.action(description="Claim selected tasks", permissions=["work"])
     def claim(self, request, queryset):
-        self._each(request, queryset, "Claimed", lambda t, a: services.claim_task(task=t, actor=a))
+        self.act_on_each(
+            request,
+            queryset,
+            lambda t, a: services.claim_task(task=t, actor=a),
+            summary=lambda n: f"Claimed {n} task(s).",
+        )
 
     @admin.action(description="Release selected tasks back to their queue", permissions=["work"])
     def release(self, request, queryset):
-        self._each(
-            request, queryset, "Released", lambda t, a: services.release_task(task=t, actor=a)
+        self.act_on_each(
+            request,
+            queryset,
+            lambda t, a: services.release_task(task=t, actor=a),
+            summary=lambda n: f"Released {n} task(s).",
         )
 
     @admin.action(
@@ -390,21 +396,21 @@ class TaskQueueAdmin(
                 request, f"No active user {username!r} to reassign to.", messages.ERROR
             )
             return
-        self._each(
+        self.act_on_each(
             request,
             queryset,
-            f"Reassigned to {username}",
             lambda t, a: services.reassign_task(task=t, actor=a, assignee=assignee),
+            summary=lambda n: f"Reassigned to {username} {n} task(s).",
         )
 
     @admin.action(description="Approve selected tasks", permissions=["work"])
     def approve(self, request, queryset):
         comment = request.POST.get("text", "").strip()
-        self._each(
+        self.act_on_each(
             request,
             queryset,
-            "Approved",
             lambda t, a: services.approve_task(task=t, actor=a, comment=comment),
+            summary=lambda n: f"Approved {n} task(s).",
         )
 
     @admin.action(description="Reject selected tasks (reason required)", permissions=["work"])
@@ -413,11 +419,11 @@ class TaskQueueAdmin(
         if not reason:
             self.message_user(request, "A reason is required to reject.", messages.ERROR)
             return
-        self._each(
+        self.act_on_each(
             request,
             queryset,
-            "Rejected",
             lambda t, a: services.reject_task(task=t, actor=a, reason=reason),
+            summary=lambda n: f"Rejected {n} task(s).",
         )
 
     @admin.action(description="Request more information (message required)", permissions=["work"])
@@ -426,11 +432,11 @@ class TaskQueueAdmin(
         if not message:
             self.message_user(request, "Say what information is needed.", messages.ERROR)
             return
-        self._each(
+        self.act_on_each(
             request,
             queryset,
-            "Requested information on",
             lambda t, a: services.request_information(task=t, actor=a, message=message),
+            summary=lambda n: f"Requested information on {n} task(s).",
         )
 
 

@@ -36,7 +36,7 @@ from decisions.models import (
 )
 from decisions.tables import DecisionTable, diff_tables, from_jdm
 from opscore.actors import Actor
-from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin
+from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin, ServiceActionsMixin
 
 
 def table_context(
@@ -75,7 +75,7 @@ def render_table(table: DecisionTable, **kwargs: Any) -> str:
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+class RuleSetAdmin(ServiceActionsMixin, ConfigAuditedAdmin, HistoryReadOnlyAdmin):
     config_kind = services.CONFIG_KIND
     config_fields = ["slug", "name", "description"]
     list_display = ["slug", "name", "published", "created_at"]
@@ -117,14 +117,7 @@ class RuleSetAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
     def config_history_objects(self, obj: RuleSet):
         return [obj, *obj.versions.all()]
 
-    def _each(self, request, queryset, action, done: str) -> None:
-        actor = Actor.for_user(request.user)
-        for rule_set in queryset:
-            try:
-                result = action(rule_set=rule_set, actor=actor, channel=ADMIN_CHANNEL)
-                self.message_user(request, done.format(result), messages.SUCCESS)
-            except DecisionError as error:
-                self.message_user(request, str(error), messages.ERROR)
+    refusals = (DecisionError,)
 
     def has_author_permission(self, request) -> bool:
         return request.user.has_perm(services.AUTHOR_PERMISSION)
@@ -136,21 +129,36 @@ class RuleSetAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
         description="Start a new draft from the published version", permissions=["author"]
     )
     def new_draft(self, request, queryset):
-        self._each(request, queryset, services.create_draft, "Created {}.")
+        self.act_on_each(
+            request,
+            queryset,
+            lambda r, a: services.create_draft(rule_set=r, actor=a, channel=ADMIN_CHANNEL),
+            done=lambda draft: f"Created {draft}.",
+        )
 
     @admin.action(description="Retire the published version", permissions=["publish"])
     def retire_published(self, request, queryset):
-        self._each(request, queryset, services.retire_ruleset, "Retired {}.")
+        self.act_on_each(
+            request,
+            queryset,
+            lambda r, a: services.retire_ruleset(rule_set=r, actor=a, channel=ADMIN_CHANNEL),
+            done=lambda retired: f"Retired {retired}.",
+        )
 
     @admin.action(
         description="Roll back to the previously published version", permissions=["publish"]
     )
     def roll_back(self, request, queryset):
-        self._each(request, queryset, services.rollback_ruleset, "Rolled back: {} is live.")
+        self.act_on_each(
+            request,
+            queryset,
+            lambda r, a: services.rollback_ruleset(rule_set=r, actor=a, channel=ADMIN_CHANNEL),
+            done=lambda live: f"Rolled back: {live} is live.",
+        )
 
 
 @admin.register(RuleSetVersion)
-class RuleSetVersionAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
+class RuleSetVersionAdmin(ServiceActionsMixin, ConfigAuditedAdmin, HistoryReadOnlyAdmin):
     # Only the note is edited through the form; every other change goes through a service.
     config_kind = services.CONFIG_KIND
     config_fields = ["note"]
@@ -367,14 +375,7 @@ class RuleSetVersionAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/decisions/diff.html", context)
 
-    def _each(self, request, queryset, action, done: str) -> None:
-        actor = Actor.for_user(request.user)
-        for version in queryset:
-            try:
-                action(version=version, actor=actor, channel=ADMIN_CHANNEL)
-                self.message_user(request, done.format(version), messages.SUCCESS)
-            except DecisionError as error:
-                self.message_user(request, str(error), messages.ERROR)
+    refusals = (DecisionError,)
 
     def has_submit_permission(self, request) -> bool:
         return request.user.has_perm(services.SUBMIT_PERMISSION)
@@ -389,19 +390,30 @@ class RuleSetVersionAdmin(ConfigAuditedAdmin, HistoryReadOnlyAdmin):
 
     @admin.action(description="Submit for review (runs a backtest)", permissions=["submit"])
     def submit_for_review(self, request, queryset):
-        self._each(request, queryset, services.submit_for_review, "Submitted {} for review.")
+        self.act_on_each(
+            request,
+            queryset,
+            lambda v, a: services.submit_for_review(version=v, actor=a, channel=ADMIN_CHANNEL),
+            done=lambda version: f"Submitted {version} for review.",
+        )
 
     @admin.action(description="Send back to draft", permissions=["return"])
     def return_to_draft(self, request, queryset):
-        self._each(request, queryset, services.return_to_draft, "{} is a draft again.")
+        self.act_on_each(
+            request,
+            queryset,
+            lambda v, a: services.return_to_draft(version=v, actor=a, channel=ADMIN_CHANNEL),
+            done=lambda version: f"{version} is a draft again.",
+        )
 
     @admin.action(description="Backtest against the last 1000 decisions", permissions=["backtest"])
     def run_backtest(self, request, queryset):
-        def backtest(*, version, actor, channel):
+        def backtest(version, actor):
             # Not a configuration change: a backtest changes nothing about how work is done.
-            return services.run_backtest(version=version, actor=actor)
+            services.run_backtest(version=version, actor=actor)
+            return version
 
-        self._each(request, queryset, backtest, "Backtested {}.")
+        self.act_on_each(request, queryset, backtest, done=lambda version: f"Backtested {version}.")
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

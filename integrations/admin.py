@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -30,14 +28,11 @@ from opscore.admin_base import (
     ExplainRefusedActionsMixin,
     ReadOnlyAdminMixin,
     ShowOnceMixin,
+    json_block,
     show_once,
 )
 from opscore.api_errors import Problem
 from privacy import sealing
-
-
-def _pretty(value) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 def _show_key_once(request, api_key: ApiKey, plaintext: str) -> None:
@@ -259,11 +254,11 @@ class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Mo
 
     @admin.display(description="payload")
     def payload_pretty(self, event: InboundEvent) -> str:
-        return _pretty(sealing.reveal(event.payload))
+        return json_block(sealing.reveal(event.payload))
 
     @admin.display(description="response")
     def response_pretty(self, event: InboundEvent) -> str:
-        return _pretty(event.response_body)
+        return json_block(event.response_body)
 
     @admin.display(description="instance")
     def instance_link(self, event: InboundEvent) -> str:

@@ -20,7 +20,6 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import exceptions, generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +35,7 @@ from opscore.metrics import (
     INGEST_REPLAYED,
     INGEST_REQUESTS,
 )
+from opscore.pagination import NewestFirst
 from opscore.throttling import WebhookThrottle
 from privacy.serializers import RevealedJSONField
 
@@ -344,11 +344,6 @@ class WebhookView(RecordsRejections, APIView):
         return _ingest_response(result, channel=self.rejection_channel)
 
 
-class NewestFirst(CursorPagination):
-    ordering = ("-received_at", "-id")
-    page_size = 50
-
-
 class InboundEventFilter(serializers.Serializer):
     type = serializers.CharField(required=False, max_length=100)
     source = serializers.CharField(required=False, max_length=100)
@@ -367,6 +362,7 @@ class InboundEventList(ReadByPermission, generics.ListAPIView):
     permission_model = InboundEvent
     serializer_class = InboundEventSerializer
     pagination_class = NewestFirst
+    newest_first_by = "received_at"
 
     def get_queryset(self):
         query = InboundEventFilter(data=self.request.query_params)

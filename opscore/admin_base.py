@@ -1,9 +1,11 @@
 """Pieces every app's admin shares: records that are looked at, never edited, history that is
-read but never reverted, secrets shown once, and JSON shown."""
+read but never reverted, actions that run a service on each selected row, secrets shown once,
+and JSON shown."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +14,8 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
+
+from opscore.actors import Actor
 
 
 class ReadOnlyAdminMixin:
@@ -71,6 +75,41 @@ class HistoryReadOnlyAdmin(ExplainRefusedActionsMixin, SimpleHistoryAdmin):
 SHOW_ONCE_SESSION_KEY = "opscore_show_once"
 
 
+class ServiceActionsMixin:
+    """Admin actions that run one service on each selected row, as the person asking: a refusal
+    (`refusals`) is reported for its row and the other rows still run."""
+
+    refusals: tuple[type[Exception], ...] = ()
+
+    def refusal_message(self, obj: Any, error: Exception) -> str:
+        return str(error)
+
+    def act_on_each(
+        self,
+        request,
+        queryset,
+        act: Callable[[Any, Actor], Any],
+        *,
+        done: Callable[[Any], str] | None = None,
+        summary: Callable[[int], str] | None = None,
+    ) -> None:
+        """`done` says what became of each row (given what `act` returned), `summary` says once
+        how many rows it succeeded on."""
+        actor = Actor.for_user(request.user)
+        succeeded = 0
+        for obj in queryset:
+            try:
+                result = act(obj, actor)
+            except self.refusals as error:
+                self.message_user(request, self.refusal_message(obj, error), messages.ERROR)
+                continue
+            succeeded += 1
+            if done is not None:
+                self.message_user(request, done(result), messages.SUCCESS)
+        if summary is not None and succeeded:
+            self.message_user(request, summary(succeeded), messages.SUCCESS)
+
+
 def show_once(request, html: SafeString) -> None:
     """Keep a secret (a new API key, a webhook secret) for the next page of this admin.
 
@@ -101,5 +140,6 @@ class ShowOnceMixin:
 
 
 def json_block(value: Any) -> str:
-    """A JSON value as an indented, key-sorted, escaped <pre> block for a read-only field."""
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+    """A JSON value as an indented, key-sorted, escaped <pre> block for a read-only field; a
+    value JSON cannot encode (a moment, a decimal) is shown as its text, never a crash."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))

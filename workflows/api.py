@@ -13,7 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 
 from audit.models import Event
 from audit.selectors import instance_timeline
@@ -21,15 +20,11 @@ from integrations import selectors as inbound
 from integrations.models import ApiKey, Scope
 from opscore.api_errors import problem_responses
 from opscore.api_permissions import ReadByPermission, is_key_request
+from opscore.pagination import NewestFirst
 from privacy.serializers import RevealedJSONField
 from workflows import registry, selectors
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
-
-
-class NewestFirst(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
 
 
 class InstanceSerializer(serializers.Serializer):
