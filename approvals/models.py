@@ -2,13 +2,13 @@
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
+
+from workflows.models.base import InstanceReference
 
 
 class EscalationPolicy(models.Model):
@@ -103,12 +103,9 @@ class TaskStatus(models.TextChoices):
 ACTIVE_STATUSES = (TaskStatus.OPEN, TaskStatus.CLAIMED)
 
 
-class ReviewTask(models.Model):
+class ReviewTask(InstanceReference):
     """One visit of a human step by one instance: the durable wait a reviewer works."""
 
-    instance_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    instance_id = models.PositiveBigIntegerField()
-    instance = GenericForeignKey("instance_type", "instance_id")
     instance_version = models.PositiveIntegerField(
         help_text="The instance version that opened the task; a decision applies only to it."
     )

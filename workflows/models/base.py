@@ -1,8 +1,11 @@
-"""The abstract workflow instance every workflow type's model extends."""
+"""The abstract workflow instance every workflow type's model extends, and the reference a row
+keeps to one instance."""
 
 import uuid
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin
@@ -42,3 +45,15 @@ class WorkflowInstance(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow_name} {self.correlation_key}"
+
+
+class InstanceReference(models.Model):
+    """A row that belongs to one workflow instance (a review task, an execution, a timer): a
+    generic reference, since each workflow type is a model of its own."""
+
+    instance_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    instance_id = models.PositiveBigIntegerField()
+    instance = GenericForeignKey("instance_type", "instance_id")
+
+    class Meta:
+        abstract = True

@@ -1,9 +1,9 @@
 """Side effects (executions) and durable waits (timers): rows, never held processes."""
 
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+
+from workflows.models.base import InstanceReference
 
 
 class ExecutionStatus(models.TextChoices):
@@ -15,12 +15,9 @@ class ExecutionStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped (instance moved on)"
 
 
-class Execution(models.Model):
+class Execution(InstanceReference):
     """One side effect of one step of one instance, keyed so it can never act twice."""
 
-    instance_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    instance_id = models.PositiveBigIntegerField()
-    instance = GenericForeignKey("instance_type", "instance_id")
     instance_version = models.PositiveIntegerField(
         help_text="The instance version that scheduled this step; its outcome applies only then."
     )
@@ -57,12 +54,9 @@ class Execution(models.Model):
         return self.idempotency_key
 
 
-class Timer(models.Model):
+class Timer(InstanceReference):
     """A wait with a due time; the sweeper fires it unless the instance moved on first."""
 
-    instance_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
-    instance_id = models.PositiveBigIntegerField()
-    instance = GenericForeignKey("instance_type", "instance_id")
     instance_version = models.PositiveIntegerField()
     step = models.CharField(max_length=100)
     transition = models.CharField(max_length=100)
