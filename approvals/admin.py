@@ -41,7 +41,7 @@ from opscore.admin_base import (
     ReadOnlyAdminMixin,
     ServiceActionsMixin,
 )
-from opscore.admin_links import ViewerLinksMixin, admin_url, link_or_text
+from opscore.admin_links import admin_url, link_or_text
 from opscore.moments import moment
 from workflows import engine, registry
 from workflows.admin import INSTANCE_PAGE_LINKS
@@ -92,7 +92,6 @@ class HumanStepFilter(admin.SimpleListFilter):
 
 
 class TaskQueueAdmin(
-    ViewerLinksMixin,
     ServiceActionsMixin,
     ExplainRefusedActionsMixin,
     ReadOnlyAdminMixin,

@@ -37,6 +37,7 @@ from decisions.models import (
 from decisions.tables import DecisionTable, diff_tables, from_jdm
 from opscore.actors import Actor
 from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin, ServiceActionsMixin
+from opscore.admin_links import admin_url
 
 
 def table_context(
@@ -443,11 +444,10 @@ class DecisionRecordAdmin(ReadOnlyAdmin):
     def instance_link(self, record: DecisionRecord) -> str:
         if record.instance_type_id is None:
             return "—"
-        url = reverse(
-            f"admin:{record.instance_type.app_label}_{record.instance_type.model}_change",
-            args=[record.instance_id],
-        )
-        return format_html("<a href='{}'>{} {}</a>", url, record.instance_type, record.instance_id)
+        text = f"{record.instance_type.model} #{record.instance_id}"
+        model = record.instance_type.model_class()
+        url = admin_url(model, record.instance_id) if model is not None else None
+        return format_html("<a href='{}'>{}</a>", url, text) if url else text
 
     @admin.display(description="outputs")
     def outputs_pretty(self, record: DecisionRecord) -> str:

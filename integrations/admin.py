@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 
 from audit.config_admin import ADMIN_CHANNEL, ConfigAuditedAdmin, ConfigAuditedInline
@@ -31,8 +31,10 @@ from opscore.admin_base import (
     json_block,
     show_once,
 )
+from opscore.admin_links import admin_url
 from opscore.api_errors import Problem
 from privacy import sealing
+from workflows import registry
 
 
 def _show_key_once(request, api_key: ApiKey, plaintext: str) -> None:
@@ -264,10 +266,13 @@ class InboundEventAdmin(ExplainRefusedActionsMixin, ReadOnlyAdminMixin, admin.Mo
     def instance_link(self, event: InboundEvent) -> str:
         if event.instance_id is None:
             return "—"
-        if event.workflow == "order":
-            url = reverse("admin:workflows_order_change", args=[event.instance_id])
-            return format_html('<a href="{}">{} #{}</a>', url, event.workflow, event.instance_id)
-        return f"{event.workflow} #{event.instance_id}"
+        text = f"{event.workflow} #{event.instance_id}"
+        try:
+            model = registry.get(event.workflow).model
+        except registry.UnknownWorkflow:
+            return text
+        url = admin_url(model, event.instance_id)
+        return format_html('<a href="{}">{}</a>', url, text) if url else text
 
     def _redeliver(self, request, queryset, *, new_key: bool) -> None:
         for event in queryset:

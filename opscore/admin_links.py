@@ -4,9 +4,10 @@ A link to a page that answers 403 tells the reader nothing but "not for you", af
 the name alone says as much. Pages render their links through `admin_url` / `link_or_text`,
 which ask the target's own ModelAdmin whether this viewer may view it.
 
-Read-only display methods do not receive the request, so `ViewerLinksMixin` keeps it in a
-context variable while a change or list page renders (the response is rendered inside, as a
-TemplateResponse would otherwise render after the variable is reset).
+Read-only display methods and Django's own read-only foreign keys do not receive the request,
+so `ViewerMiddleware` keeps it in a context variable while the response is made and rendered,
+and `guard_readonly_foreign_keys` makes admin's read-only foreign keys ask the same question
+(Django links them to the related object's page whoever looks).
 """
 
 from __future__ import annotations
@@ -76,19 +77,35 @@ def link_or_text(obj: Model, text: str | None = None, *, request: HttpRequest | 
     return format_html('<a href="{}">{}</a>', url, label) if url else label
 
 
-class ViewerLinksMixin:
-    """Renders change and list pages with the viewer known to `admin_url` and friends."""
+class ViewerMiddleware:
+    """The request, known to `admin_url` and friends while its response is made and rendered
+    (a TemplateResponse renders inside this call)."""
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
         with viewing(request):
-            return _rendered(super().changeform_view(request, object_id, form_url, extra_context))
-
-    def changelist_view(self, request, extra_context=None):
-        with viewing(request):
-            return _rendered(super().changelist_view(request, extra_context))
+            return self.get_response(request)
 
 
-def _rendered(response):
-    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-        response.render()
-    return response
+def guard_readonly_foreign_keys() -> None:
+    """Admin's read-only foreign keys link only for a viewer who may open the target; for
+    the others they show its name (called once, from the kernel app's ready())."""
+    from django.contrib.admin.helpers import AdminReadonlyField
+
+    django_link = AdminReadonlyField.get_admin_url
+    if getattr(django_link, "opscore_guarded", False):
+        return
+
+    def get_admin_url(self, remote_field, remote_obj):
+        request = _viewer.get()
+        if (
+            request is not None
+            and admin_url(type(remote_obj), remote_obj.pk, request=request, obj=remote_obj) is None
+        ):
+            return str(remote_obj)
+        return django_link(self, remote_field, remote_obj)
+
+    get_admin_url.opscore_guarded = True
+    AdminReadonlyField.get_admin_url = get_admin_url

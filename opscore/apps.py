@@ -9,8 +9,10 @@ class OpscoreConfig(AppConfig):
         from django_q import signals
 
         from opscore import history_manager, request_context
+        from opscore.admin_links import guard_readonly_foreign_keys
 
         history_manager.cache_manager_classes()
+        guard_readonly_foreign_keys()
 
         uid = "opscore.request_id"
         signals.pre_enqueue.connect(request_context.carry_into_task, dispatch_uid=uid)

@@ -12,7 +12,7 @@ from opscore.admin_base import (
     HistoryReadOnlyAdmin,
     ReadOnlyAdminMixin,
 )
-from opscore.admin_links import ViewerLinksMixin, admin_url, current_request, link_or_text
+from opscore.admin_links import admin_url, current_request, link_or_text
 from opscore.moments import moment
 from privacy import sealing
 from workflows import engine, registry, services
@@ -36,7 +36,7 @@ from workflows.selectors import executions_for, path_taken
 INSTANCE_PAGE_LINKS: list[Callable[..., list[str]]] = []
 
 
-class WorkflowInstanceAdmin(ViewerLinksMixin, ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
+class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
     """State changes only through the engine: the page reads, its actions call services.
 
     No change permission even for those who hold `change_<model>`: saving the form would

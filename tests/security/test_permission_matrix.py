@@ -110,6 +110,9 @@ CUSTOM_URLS: dict[str, dict[str, Any]] = {
     },
     "decisions_rulesetversion_diff": {"target": "rulesetversion", "GET": DECISION_READERS},
     "integrations_manual_start": {"target": None, "GET": set(), "POST": set()},
+    # A task page's decision buttons post here (POST only); the matrix posts no decision, so
+    # even the reviewer's POST only earns "choose a decision".
+    "approvals_reviewtask_work": {"target": "task", "POST": {"reviewer"}},
 }
 STANDARD_URL_SUFFIXES = ("changelist", "add", "history", "delete", "change", "simple_history")
 
