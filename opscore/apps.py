@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -21,3 +23,16 @@ class OpscoreConfig(AppConfig):
         finished = getattr(signals, "post_execute_in_worker", None)
         if finished is not None:
             finished.connect(request_context.end_task, dispatch_uid=uid)
+            finished.connect(close_task_connections, dispatch_uid="opscore.task_connections")
+
+
+def close_task_connections(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2 `post_execute_in_worker`: what Django does at a request's end. A connection
+    the task broke or that outlived its age is closed now rather than carried to the next
+    task (django-q2 checks again before each one)."""
+    from django.db import close_old_connections
+    from django_q.conf import Conf
+
+    # A synchronous task ran in its caller's process, maybe inside its transaction.
+    if not (Conf.SYNC or task.get("sync")):
+        close_old_connections()

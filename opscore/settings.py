@@ -112,9 +112,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    # Before django_q: its `qcluster` command wraps django-q2's (worker connections).
+    "opscore.apps.OpscoreConfig",
     "django_q",
     "axes",
-    "opscore.apps.OpscoreConfig",
     "audit",
     "workflows",
     "approvals",
@@ -175,9 +176,15 @@ DATABASES = {
         default=f"sqlite:///{SQLITE_PATH}",
         # Seconds a web process keeps its database connection; 0 opens one per request.
         conn_max_age=int(os.environ.get("OPSCORE_DB_CONN_MAX_AGE", "0")),
+        # A kept connection is checked before its first use in each request or task, so one
+        # the server dropped (a restart, a failover) is replaced instead of failing the work.
         conn_health_checks=True,
     )
 }
+# Seconds a `qcluster` process (workers, pusher, monitor) keeps its connection: a task is
+# milliseconds of work, and reconnecting for each one cost more than the step itself.
+# Django's connection hygiene runs before and after every task (opscore/apps.py).
+OPSCORE_WORKER_DB_CONN_MAX_AGE = env_int("OPSCORE_WORKER_DB_CONN_MAX_AGE", 300)
 # Django's engines plus the audit chain written at commit (audit/chaining.py).
 _OPSCORE_ENGINES = {
     "django.db.backends.postgresql": "opscore.db.postgresql",
@@ -385,6 +392,9 @@ Q_CLUSTER = {
     "retry": int(os.environ.get("OPSCORE_Q_RETRY", "90")),
     "max_attempts": 0,
     "poll": float(os.environ.get("OPSCORE_Q_POLL", "0.2")),
+    # Queue rows a poll takes at once. Each is still locked on its own (one UPDATE), so
+    # several clusters never take the same row; untaken ones stay for the others.
+    "bulk": env_int("OPSCORE_Q_BULK", 4),
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,

@@ -28,6 +28,10 @@ from workflows.models import Execution, Timer, WorkflowInstance
 from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 RUN_EXECUTION_JOB = "workflows.jobs.run_execution"
+# A step's outcome is its Execution row (and its events), so django-q2 keeps no result row
+# for a run that returned: saving one cost the cluster's single monitor process more than
+# the step itself (it prunes its result table on every save). Failed runs are still kept.
+RUN_EXECUTION_OPTIONS = {"save": False}
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -313,7 +317,12 @@ def _schedule_execution(
 
 def enqueue_execution(execution: Execution) -> None:
     """Queue a run; with the ORM broker the queue row joins the caller's transaction."""
-    async_task(RUN_EXECUTION_JOB, execution.pk, task_name=execution.idempotency_key[:100])
+    async_task(
+        RUN_EXECUTION_JOB,
+        execution.pk,
+        task_name=execution.idempotency_key[:100],
+        **RUN_EXECUTION_OPTIONS,
+    )
 
 
 def _arm_timer(

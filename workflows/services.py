@@ -120,7 +120,11 @@ def _load_instance(execution: Execution) -> WorkflowInstance:
 
 
 def _claim(*, execution_id: int, now: datetime) -> Execution | None:
-    """Take the lease on a runnable execution, or return None when it is not ours to run."""
+    """Take the lease on a runnable execution, or return None when it is not ours to run.
+
+    The instance read to check that the execution still applies stays on it
+    (`execution.instance`): the run and its outcome use that one read, and the engine locks
+    and reads the instance afresh to transition."""
     lease = timedelta(seconds=settings.OPSCORE_EXECUTION["LEASE_SECONDS"])
     with transaction.atomic():
         execution = (
@@ -164,6 +168,7 @@ def _claim(*, execution_id: int, now: datetime) -> Execution | None:
                 "updated_at",
             ]
         )
+        execution.instance = instance
         return execution
 
 
@@ -184,7 +189,7 @@ def run_execution(*, execution_id: int) -> RunOutcome:
         definition = registry.get(execution.instance_type.model_class().workflow_name)
         step = definition.step_named(execution.step)
         assert isinstance(step, MachineStep)
-        instance = _load_instance(execution)
+        instance = execution.instance
         running_under = request_context.current_request_id()
         request_context.bind(
             # The id of the request that scheduled the step, whichever task runs it now (a
@@ -222,12 +227,15 @@ def run_execution(*, execution_id: int) -> RunOutcome:
             )
             outcome = _record_failure(
                 execution_id=execution_id,
+                instance=instance,
                 error=error,
                 permanent=isinstance(error, PermanentError),
                 labels=labels,
             )
         else:
-            outcome = _record_success(execution_id=execution_id, step=step, result=result)
+            outcome = _record_success(
+                execution_id=execution_id, instance=instance, step=step, result=result
+            )
             if outcome.status == ExecutionStatus.SUCCEEDED:
                 ATTEMPTS_PER_SUCCESS.labels(**labels).observe(execution.attempts)
         STEP_RUN_SECONDS.labels(**labels).observe(time.monotonic() - started)
@@ -235,20 +243,36 @@ def run_execution(*, execution_id: int) -> RunOutcome:
         return outcome
 
 
-def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, Any]) -> RunOutcome:
+def _record_success(
+    *,
+    execution_id: int,
+    instance: WorkflowInstance,
+    step: MachineStep,
+    result: dict[str, Any],
+) -> RunOutcome:
+    """`instance` names the instance only: the engine locks and reads it afresh, and the
+    execution's `instance_version` decides whether the outcome still applies."""
     now = timezone.now()
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=execution_id)
         if execution.status != ExecutionStatus.RUNNING:
             # Another run finished it after our lease expired; the key made the effect single.
             return RunOutcome(execution_id, execution.status)
-        instance = _load_instance(execution)
         execution.status = ExecutionStatus.SUCCEEDED
         execution.result = result
         execution.finished_at = now
         execution.lease_expires_at = None
         execution.last_error = ""
-        execution.save()
+        execution.save(
+            update_fields=[
+                "status",
+                "result",
+                "finished_at",
+                "lease_expires_at",
+                "last_error",
+                "updated_at",
+            ]
+        )
         try:
             engine.transition(
                 instance=instance,
@@ -269,7 +293,12 @@ def _record_success(*, execution_id: int, step: MachineStep, result: dict[str, A
 
 
 def _record_failure(
-    *, execution_id: int, error: Exception, permanent: bool, labels: dict[str, str]
+    *,
+    execution_id: int,
+    instance: WorkflowInstance,
+    error: Exception,
+    permanent: bool,
+    labels: dict[str, str],
 ) -> RunOutcome:
     now = timezone.now()
     # Remote error bodies end up here and in the (uneditable) log: scrubbed and bounded first.
@@ -278,7 +307,6 @@ def _record_failure(
         execution = Execution.objects.select_for_update().get(pk=execution_id)
         if execution.status != ExecutionStatus.RUNNING:
             return RunOutcome(execution_id, execution.status)
-        instance = _load_instance(execution)
         execution.last_error = message
         execution.lease_expires_at = None
         if permanent or execution.attempts >= execution.max_attempts:

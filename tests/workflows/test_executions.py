@@ -189,3 +189,24 @@ def test_a_timer_is_obsolete_once_the_signal_arrived(carrier):
         assert services.sweep_due_work().timers_fired == 0
     order.refresh_from_db()
     assert order.state == OrderState.COMPLETED
+
+
+def test_a_step_reads_its_instance_once_before_the_engine_locks_it(carrier):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    order = start_order(value=50)
+    policy = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    with CaptureQueriesContext(connection) as queries:
+        services.run_execution(execution_id=policy.pk)
+
+    reads = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and 'FROM "workflows_order"' in q["sql"]
+    ]
+    # One read when the lease is taken (is the step still current?), used by the executor
+    # too; then the engine's locked read for the transition (FOR UPDATE on PostgreSQL).
+    assert len(reads) == 2
+    order.refresh_from_db()
+    assert order.state == OrderState.DISPATCHING
