@@ -38,18 +38,21 @@ def _verify_audit() -> tuple[bool, dict[str, Any]]:
 def _projection_check() -> tuple[bool, dict[str, Any]]:
     rebuilt: dict[str, int] = {}
     mismatches: list[str] = []
+    differences = 0
     for definition in registry.all_definitions():
         report = compare_with_tables(definition=definition)
         rebuilt[definition.name] = report.rebuilt
-        mismatches += report.mismatches
+        mismatches += report.mismatches[:MISMATCHES_KEPT]
+        differences += report.differences
     tasks = compare_tasks_with_table()
     rebuilt["review tasks"] = tasks.rebuilt
-    mismatches += tasks.mismatches
-    detail: dict[str, Any] = {"rebuilt": rebuilt, "mismatches": len(mismatches)}
-    if mismatches:
+    mismatches += tasks.mismatches[:MISMATCHES_KEPT]
+    differences += tasks.differences
+    detail: dict[str, Any] = {"rebuilt": rebuilt, "mismatches": differences}
+    if differences:
         detail["first_mismatches"] = mismatches[:MISMATCHES_KEPT]
-        detail["error"] = f"{len(mismatches)} difference(s) between the log and the tables"
-    return not mismatches, detail
+        detail["error"] = f"{differences} difference(s) between the log and the tables"
+    return not differences, detail
 
 
 CHECKS: dict[str, Callable[[], tuple[bool, dict[str, Any]]]] = {

@@ -1,44 +1,15 @@
-import time
-from functools import partial
-
-from django.core.management.base import BaseCommand, CommandError
-
-from approvals.projections import compare_tasks_with_table
-from workflows import registry
-from workflows.projections import compare_with_tables
+from workflows.management.commands import check_projections
 
 
-class Command(BaseCommand):
+class Command(check_projections.Command):
     help = (
-        "Rebuild every workflow instance (state, version, context) and every review task "
-        "(status, queue, assignee, due time, escalation level) from the event log alone and "
-        "compare with the tables; exit 1 listing the differences."
+        "Deprecated name of check_projections, which it runs: it compares the tables with "
+        "the log and changes nothing."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("--workflow", help="only this workflow type")
-        parser.add_argument("--limit", type=int, default=20, help="differences to print")
-
-    def handle(self, *args, workflow: str | None, limit: int, **options):
-        definitions = [registry.get(workflow)] if workflow else registry.all_definitions()
-        checks = [
-            (definition.name, "instance(s)", partial(compare_with_tables, definition=definition))
-            for definition in definitions
-        ]
-        if workflow is None:
-            checks.append(("review tasks", "task(s)", compare_tasks_with_table))
-        mismatches = 0
-        for label, noun, compare in checks:
-            started = time.perf_counter()
-            report = compare()
-            elapsed = time.perf_counter() - started
-            self.stdout.write(
-                f"{label}: rebuilt {report.rebuilt} {noun} from the log in {elapsed:.2f}s, "
-                f"{len(report.mismatches)} difference(s)"
-            )
-            for line in report.mismatches[:limit]:
-                self.stdout.write(f"  {line}")
-            mismatches += len(report.mismatches)
-        if mismatches:
-            raise CommandError(f"{mismatches} difference(s) between the log and the tables")
-        self.stdout.write(self.style.SUCCESS("projections match the log"))
+    def handle(self, *args, **options):
+        self.stderr.write(
+            "rebuild_projections is deprecated: it only compares (nothing is rebuilt); "
+            "run check_projections"
+        )
+        super().handle(*args, **options)
