@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from integrations import selectors, services
 from integrations.authentication import KEYWORD
 from integrations.models import ApiKey, Channel, InboundEvent, Scope
-from opscore.api_errors import Problem, problem_from, problem_responses
+from opscore.api_errors import Problem, ProblemSerializer, problem_from, problem_responses
 from opscore.api_permissions import ReadByPermission
 from opscore.metrics import (
     INGEST_ACCEPTED,
@@ -295,6 +295,87 @@ class EventsView(RecordsRejections, APIView):
         return _ingest_response(result, channel=self.rejection_channel)
 
 
+class BatchItemSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField(
+        max_length=255, help_text="As the single endpoint's Idempotency-Key header, per event."
+    )
+    event = EventEnvelopeSerializer()
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    events = BatchItemSerializer(many=True, help_text="1 to OPSCORE_MAX_BATCH_EVENTS (500).")
+
+
+class BatchItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in `events`.")
+    status = serializers.IntegerField(help_text="What the single endpoint would have answered.")
+    replayed = serializers.BooleanField(
+        required=False, help_text="An earlier answer for this key, as `Idempotent-Replayed`."
+    )
+    body = IngestResponseSerializer(required=False, help_text="When accepted or replayed.")
+    problem = ProblemSerializer(required=False, help_text="When refused.")
+
+
+class BatchResponseSerializer(serializers.Serializer):
+    results = BatchItemResultSerializer(many=True)
+    accepted = serializers.IntegerField()
+    replayed = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class EventsBatchView(RecordsRejections, APIView):
+    required_scope = Scope.EVENTS_WRITE
+    parser_classes = []
+
+    @extend_schema(
+        operation_id="events_batch_create",
+        summary="Send many events",
+        description=(
+            "Up to OPSCORE_MAX_BATCH_EVENTS (default 500) events, each with its own "
+            "idempotency key and answered as `POST /api/v1/events` would answer it alone: "
+            "201 with the inbound event, a replay of the first answer, or problem details "
+            "(recorded as a rejection). Per-item semantics: a refused item is rolled back "
+            "alone and never takes the others with it; the accepted items commit together. "
+            "The answer is 207 with one result per item, in request order. Only a body that "
+            "cannot be read as a batch (bad JSON, NaN, a NUL byte, runaway nesting, not "
+            '`{"events": [...]}`, too many items, too large) is refused whole.'
+        ),
+        request=BatchRequestSerializer,
+        responses={
+            207: OpenApiResponse(BatchResponseSerializer, description="One result per item."),
+            **problem_responses(
+                400,
+                401,
+                403,
+                413,
+                415,
+                d400="The body is not a readable batch: bad or unacceptable JSON, or not "
+                '`{"events": [...]}` with at least one item.',
+                d403="The key lacks events:write (a staff session: is not staff).",
+                d413="More than OPSCORE_MAX_BATCH_EVENTS items, or a body over "
+                "OPSCORE_MAX_REQUEST_BYTES.",
+                d415="The body is not JSON.",
+            ),
+        },
+    )
+    def post(self, request):
+        body = _require_json(request)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        if api_key is None and not request.user.is_staff:
+            raise exceptions.PermissionDenied("only staff may send events with a session")
+        caller = (
+            services.Caller.for_api_key(api_key)
+            if api_key is not None
+            else services.Caller.for_staff(request.user)
+        )
+        outcome = services.ingest_batch(body=body, caller=caller, client_ip=client_ip(request))
+        # Committed: count what each item did, as the single endpoint does.
+        for result in outcome.accepted:
+            counter = INGEST_REPLAYED if result.replayed else INGEST_ACCEPTED
+            counter.labels(channel=self.rejection_channel).inc()
+        return Response(outcome.body(), status=207)
+
+
 class WebhookView(RecordsRejections, APIView):
     """Standard Webhooks deliveries; the signature is the authentication."""
 
@@ -409,6 +490,7 @@ class InboundEventDetail(ReadByPermission, generics.RetrieveAPIView):
 
 urlpatterns = [
     path("events", EventsView.as_view(), name="events"),
+    path("events:batch", EventsBatchView.as_view(), name="events-batch"),
     path("hooks/<slug:source>/", WebhookView.as_view(), name="webhook"),
     path("inbound-events/", InboundEventList.as_view(), name="inbound-event-list"),
     path("inbound-events/<uuid:pk>", InboundEventDetail.as_view(), name="inbound-event-detail"),

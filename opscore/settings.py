@@ -466,6 +466,9 @@ OPSCORE_REJECTION_RETENTION_DAYS = int(os.environ.get("OPSCORE_REJECTION_RETENTI
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("OPSCORE_MAX_REQUEST_BYTES", str(2_621_440)))
 # One event (API body or webhook body) at most this many bytes: 413 `event_too_large`.
 OPSCORE_MAX_EVENT_BYTES = int(os.environ.get("OPSCORE_MAX_EVENT_BYTES", str(256 * 1024)))
+# Events in one POST /api/v1/events:batch at most (413 `batch_too_large`); the whole body is
+# still bounded by OPSCORE_MAX_REQUEST_BYTES and each event by OPSCORE_MAX_EVENT_BYTES.
+OPSCORE_MAX_BATCH_EVENTS = int(os.environ.get("OPSCORE_MAX_BATCH_EVENTS", "500"))
 # Unauthenticated refusals: at most BURST rows per (channel, client IP, problem) in WINDOW;
 # past that the newest row's `count` grows instead.
 OPSCORE_REJECTION_BURST = int(os.environ.get("OPSCORE_REJECTION_BURST", "10"))

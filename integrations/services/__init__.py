@@ -3,7 +3,8 @@
 API calls, signed webhooks, schedule ticks, the admin's manual start and re-delivery all end in
 `ingest_event`: validate, dedupe, store and route in one transaction with the engine call, or
 refuse with a problem and record the refusal after that transaction rolled back. One module per
-family: `ingestion`, `rejections`, `webhooks`, `api_keys`, `manual`, `schedules`, `seeding`.
+family: `ingestion`, `batch`, `rejections`, `webhooks`, `api_keys`, `manual`, `schedules`,
+`seeding`.
 """
 
 from integrations.services._inbound_request import BODY_EXCERPT_BYTES, IDEMPOTENCY_KEY_MAX
@@ -15,6 +16,7 @@ from integrations.services.api_keys import (
     revoke_api_key,
     rotate_api_key,
 )
+from integrations.services.batch import BatchResult, ingest_batch
 from integrations.services.ingestion import (
     ENVELOPE_SCHEMA,
     MANUAL_START_PERMISSION,
@@ -56,6 +58,7 @@ __all__ = [
     "REFERENCE_EVENT_TYPES",
     "SEND_EVENT_PERMISSION",
     "SHIPMENT_DELIVERED_SCHEMA",
+    "BatchResult",
     "Caller",
     "IngestResult",
     "SchemaError",
@@ -66,6 +69,7 @@ __all__ = [
     "delete_schedule",
     "ensure_integration",
     "fire_schedule",
+    "ingest_batch",
     "ingest_event",
     "ingest_webhook",
     "new_webhook_secret",

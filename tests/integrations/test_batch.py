@@ -1,0 +1,179 @@
+"""POST /api/v1/events:batch: each item answered as alone; a bad item never costs the good ones."""
+
+import json
+import uuid
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from audit.models import Event
+from integrations.models import InboundEvent, Rejection
+from tests.factories import api_key, order_received_event
+from workflows import registry
+
+pytestmark = pytest.mark.django_db
+
+BATCH = "/api/v1/events:batch"
+
+
+@pytest.fixture
+def key(db) -> str:
+    return api_key()
+
+
+def send(key: str | None, raw: bytes | dict):
+    body = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"} if key else {}
+    return APIClient().post(BATCH, body, content_type="application/json", **headers)
+
+
+def item(event: dict, key: str | None = None) -> dict:
+    return {"idempotency_key": key or uuid.uuid4().hex, "event": event}
+
+
+def _orders():
+    return registry.get("order").model.objects
+
+
+def _stored() -> tuple[int, int, int]:
+    return InboundEvent.objects.count(), _orders().count(), Event.objects.count()
+
+
+def test_every_event_of_a_batch_is_stored_routed_and_answered_in_order(key):
+    events = [order_received_event(correlation_key=f"SO-{n}") for n in range(3)]
+    response = send(key, {"events": [item(event) for event in events]})
+
+    assert response.status_code == 207, response.content
+    data = response.json()
+    assert (data["accepted"], data["replayed"], data["refused"]) == (3, 0, 0)
+    assert [result["index"] for result in data["results"]] == [0, 1, 2]
+    for n, result in enumerate(data["results"]):
+        assert result["status"] == 201
+        assert result["replayed"] is False
+        assert result["body"]["instance"]["correlation_key"] == f"SO-{n}"
+        assert result["body"]["status"] == "routed"
+    assert _orders().filter(correlation_key__startswith="SO-").count() == 3
+    assert Event.objects.filter(type="workflow.started").count() == 3
+    call_command("verify_audit", "--quiet")
+
+
+def test_bad_items_are_refused_and_recorded_one_by_one_and_the_good_ones_kept(key):
+    good, replay_key = order_received_event(correlation_key="SO-GOOD"), "replay-1"
+    first = order_received_event(correlation_key="SO-R")
+    assert send(key, {"events": [item(first, replay_key)]}).status_code == 207
+    schema_violation = order_received_event(correlation_key="SO-BAD")
+    del schema_violation["payload"]["order_id"]
+    nul = order_received_event(correlation_key="SO-NUL")
+    nul["payload"]["customer"] = "bad\x00name"
+    deep: dict = {}
+    cursor = deep
+    for _ in range(70):
+        cursor["x"] = {}
+        cursor = cursor["x"]
+    too_deep = order_received_event(correlation_key="SO-DEEP")
+    too_deep["payload"]["notes"] = deep
+    rejections_before = Rejection.objects.count()
+
+    response = send(
+        key,
+        {
+            "events": [
+                item(schema_violation),
+                item(good),
+                {"event": order_received_event()},  # no idempotency key
+                "not an event",  # nor a key
+                item(nul),
+                item(first, replay_key),
+                item(too_deep),
+                item(order_received_event(correlation_key="SO-GOOD")),  # key taken by item 1
+            ]
+        },
+    )
+
+    assert response.status_code == 207, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [400, 201, 400, 400, 400, 201, 400, 409]
+    codes = [r.get("problem", {}).get("code") for r in results]
+    assert codes == [
+        "schema_violation",
+        None,
+        "idempotency_key_missing",
+        "idempotency_key_missing",
+        "nul_character",
+        None,
+        "nesting_too_deep",
+        "correlation_key_taken",
+    ]
+    assert results[5]["replayed"] is True
+    assert all(
+        r["problem"]["type"].startswith("urn:opscore:problem:") for r in results if "problem" in r
+    )
+    assert _orders().filter(correlation_key="SO-GOOD").count() == 1
+    assert not _orders().filter(correlation_key__in=["SO-BAD", "SO-NUL", "SO-DEEP"]).exists()
+    assert Rejection.objects.count() == rejections_before + 6
+    call_command("verify_audit", "--quiet")
+
+
+def test_the_same_key_twice_in_one_batch_replays_or_refuses_a_changed_body(key):
+    event = order_received_event(correlation_key="SO-TWICE")
+    changed = {**event, "payload": {**event["payload"], "value": 1}}
+    response = send(key, {"events": [item(event, "k-1"), item(event, "k-1"), item(changed, "k-1")]})
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 422]
+    assert results[1]["replayed"] is True
+    assert results[1]["body"] == results[0]["body"]
+    assert results[2]["problem"]["code"] == "idempotency_key_reused"
+    assert InboundEvent.objects.filter(idempotency_key="k-1").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (
+            b'{"events": [{"idempotency_key": "a", "event": {"value": NaN}}]}',
+            400,
+            "non_finite_number",
+        ),
+        (b'{"events": [\x00]}', 400, "nul_character"),
+        (b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nesting_too_deep"),
+        (b"[]", 400, "invalid_batch"),
+        (b'{"events": []}', 400, "invalid_batch"),
+        (b'{"events": [], "extra": 1}', 400, "invalid_batch"),
+        (b"not json", 400, "bad_json"),
+    ],
+)
+def test_an_unreadable_batch_is_refused_whole_and_recorded(key, raw, status, code):
+    before, rejections_before = _stored(), Rejection.objects.count()
+    response = send(key, raw)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+    assert _stored() == before
+    assert Rejection.objects.count() == rejections_before + 1
+
+
+def test_too_many_items_or_too_many_bytes_are_refused_whole(key, settings):
+    settings.OPSCORE_MAX_BATCH_EVENTS = 3
+    before = _stored()
+    response = send(key, {"events": [item(order_received_event()) for _ in range(4)]})
+    assert response.status_code == 413
+    assert response.json()["code"] == "batch_too_large"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    response = send(key, {"events": [item(order_received_event()) for _ in range(10)]})
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert _stored() == before
+    assert Rejection.objects.filter(problem__in=["batch_too_large", "body_too_large"]).count() == 2
+
+
+def test_a_key_without_events_write_or_without_the_event_type_is_refused(db):
+    read_only = api_key(scopes=["inbound:read"])
+    narrow = api_key(integration="shop", event_types=["shipment.delivered"])
+    before = _stored()
+    assert send(read_only, {"events": [item(order_received_event())]}).status_code == 403
+    assert send(None, {"events": [item(order_received_event())]}).status_code == 401
+    response = send(narrow, {"events": [item(order_received_event())]})
+    assert response.status_code == 207
+    assert response.json()["results"][0]["problem"]["code"] == "event_type_not_allowed"
+    assert _stored() == before
