@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from approvals.eligibility import in_task_groups, is_supervisor, level_approved_earlier_by, started
 from approvals.models import ReviewTask, TaskStatus
 from approvals.permissions import may_review
 from audit.models import Event
@@ -139,33 +140,19 @@ class TaskOffer:
         return action in self.actions
 
 
-def _in_task_groups(task: ReviewTask, user) -> bool:
-    if user.is_superuser:
-        return True
-    allowed = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
-    if task.escalation_level > 1:
-        allowed |= set(task.escalated_groups.values_list("pk", flat=True))
-    return bool(set(group_ids_for(user=user)) & allowed)
-
-
-def _escalation_group_member(task: ReviewTask, user) -> bool:
-    levels = task.policy_snapshot.get("levels") or []
-    return user.is_superuser or user.groups.filter(name__in=levels).exists()
-
-
 def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> TaskOffer:
     if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
         return TaskOffer()
-    if not _in_task_groups(task, user):
+    if not in_task_groups(task, user):
         return TaskOffer(why_not=f"You are not in the {task.queue.name!r} queue.")
     if not may_review(user, workflow=task.workflow, step=task.step):
         return TaskOffer(why_not=f"You may read this task but not decide {task.step!r}.")
     instance = instance or task_instance(task=task)
-    if instance.started_by_id is not None and instance.started_by_id == user.pk:
+    if started(instance, user):
         return TaskOffer(
             why_not=f"You started {instance}: someone else must decide it (four-eyes rule)."
         )
-    supervisor = _escalation_group_member(task, user)
+    supervisor = is_supervisor(task, user)
     if task.status == TaskStatus.CLAIMED and task.assignee_id != user.pk:
         holder = task.assignee
         if may_review(holder, workflow=task.workflow, step=task.step):
@@ -176,17 +163,7 @@ def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> Task
             )
     actions = [APPROVE, REJECT, REQUEST_INFO]
     why_not = ""
-    earlier = (
-        ReviewTask.objects.filter(
-            instance_type_id=task.instance_type_id,
-            instance_id=task.instance_id,
-            status=TaskStatus.APPROVED,
-            decided_by=user,
-        )
-        .exclude(pk=task.pk)
-        .values_list("step", flat=True)
-        .first()
-    )
+    earlier = level_approved_earlier_by(task, user)
     if earlier is not None:
         actions.remove(APPROVE)
         why_not = (

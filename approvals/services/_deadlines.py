@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from approvals.models import (
-    ReviewTask,
-)
+from approvals.models import ReviewTask
 
 
 def _seconds(value: float | None) -> timedelta | None:

@@ -6,9 +6,7 @@ from typing import Any
 
 from django.db.models import Model
 
-from approvals.models import (
-    ReviewTask,
-)
+from approvals.models import ReviewTask
 from opscore.actors import Actor
 from workflows import engine
 

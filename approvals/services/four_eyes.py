@@ -3,39 +3,23 @@ person approves one level) and the queue membership and permission it rests on."
 
 from __future__ import annotations
 
-from approvals.models import (
-    ReviewTask,
-    TaskStatus,
-)
+from approvals.eligibility import in_task_groups, level_approved_earlier_by, started
+from approvals.models import ReviewTask
 from approvals.permissions import may_review
 from approvals.services.errors import CannotReview, NotInQueue, SelfApprovalRefused
 from workflows.models import WorkflowInstance
 
 
 def require_member(task: ReviewTask, user) -> None:
-    if user.is_superuser:
-        return
-    groups = set(user.groups.values_list("pk", flat=True))
-    allowed = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
-    if task.escalation_level > 1:
-        # An earlier escalation level keeps the task: it only gained company.
-        allowed |= set(task.escalated_groups.values_list("pk", flat=True))
-    if not groups & allowed:
+    if not in_task_groups(task, user):
         raise NotInQueue(
             f"{user.get_username()} is not in the {task.queue.name!r} queue"
             + (f" nor in {task.escalated_to.name!r}" if task.escalated_to_id else "")
         )
 
 
-def is_supervisor(task: ReviewTask, user) -> bool:
-    if user.is_superuser:
-        return True
-    levels = task.policy_snapshot.get("levels") or []
-    return user.groups.filter(name__in=levels).exists()
-
-
 def refuse_requester(task: ReviewTask, instance: WorkflowInstance, user, *, doing: str) -> None:
-    if instance.started_by_id is not None and instance.started_by_id == user.pk:
+    if started(instance, user):
         raise SelfApprovalRefused(
             f"{user.get_username()} started {instance} and cannot {doing} its review "
             "(four-eyes rule)"
@@ -43,17 +27,7 @@ def refuse_requester(task: ReviewTask, instance: WorkflowInstance, user, *, doin
 
 
 def refuse_second_level_by_same_person(task: ReviewTask, user) -> None:
-    earlier = (
-        ReviewTask.objects.filter(
-            instance_type_id=task.instance_type_id,
-            instance_id=task.instance_id,
-            status=TaskStatus.APPROVED,
-            decided_by=user,
-        )
-        .exclude(pk=task.pk)
-        .values_list("step", flat=True)
-        .first()
-    )
+    earlier = level_approved_earlier_by(task, user)
     if earlier is not None:
         raise SelfApprovalRefused(
             f"{user.get_username()} already approved {earlier!r} of {task.title}; "

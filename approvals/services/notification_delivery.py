@@ -8,9 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import notifications, selectors
-from approvals.models import (
-    TaskNotification,
-)
+from approvals.models import TaskNotification
 from approvals.services._task_events import record_task_event
 from opscore.actors import SYSTEM
 from opscore.metrics import NOTIFICATION_FAILURES

@@ -12,12 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.business_hours import add_business_time
-from approvals.models import (
-    ACTIVE_STATUSES,
-    EscalationPolicy,
-    ReviewTask,
-    TaskStatus,
-)
+from approvals.models import ACTIVE_STATUSES, EscalationPolicy, ReviewTask, TaskStatus
 from approvals.services._deadlines import next_action_at
 from approvals.services._task_events import record_task_event
 from opscore.actors import SYSTEM, Actor

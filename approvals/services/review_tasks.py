@@ -11,16 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import selectors
-from approvals.models import (
-    ACTIVE_STATUSES,
-    ReviewTask,
-    TaskStatus,
-)
+from approvals.eligibility import is_supervisor
+from approvals.models import ACTIVE_STATUSES, ReviewTask, TaskStatus
 from approvals.services._task_events import record_task_event
 from approvals.services.errors import ReasonRequired, TaskConflict, TaskError
 from approvals.services.four_eyes import (
     held_by_a_reviewer,
-    is_supervisor,
     refuse_requester,
     refuse_second_level_by_same_person,
     require_member,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from approvals.models import (
-    EscalationPolicy,
-)
+from approvals.models import EscalationPolicy
 
 
 def seed_reference_policies() -> int:

@@ -10,11 +10,7 @@ from typing import Any
 
 from decisions.errors import DecisionError
 from decisions.evaluation import evaluate_model
-from decisions.models import (
-    Backtest,
-    DecisionRecord,
-    RuleSetVersion,
-)
+from decisions.models import Backtest, DecisionRecord, RuleSetVersion
 from decisions.services._permissions import BACKTEST_PERMISSION, SUBMIT_PERMISSION, require_any
 from opscore.actors import Actor
 

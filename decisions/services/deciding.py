@@ -11,10 +11,7 @@ from django.db.models import Model
 
 from decisions import selectors
 from decisions.evaluation import Evaluation, evaluate_model
-from decisions.models import (
-    DecisionRecord,
-    RuleSetVersion,
-)
+from decisions.models import DecisionRecord, RuleSetVersion
 
 
 def evaluate_version(*, version: RuleSetVersion, inputs: dict[str, Any]) -> Evaluation:

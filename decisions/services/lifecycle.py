@@ -13,11 +13,7 @@ from django.utils import timezone
 from audit.services import record_config_change
 from decisions import selectors
 from decisions.errors import LifecycleError
-from decisions.models import (
-    RuleSet,
-    RuleSetVersion,
-    VersionStatus,
-)
+from decisions.models import RuleSet, RuleSetVersion, VersionStatus
 from decisions.services._permissions import (
     AUTHOR_PERMISSION,
     PUBLISH_PERMISSION,

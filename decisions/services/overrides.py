@@ -8,9 +8,7 @@ from django.db.models import Model
 
 from decisions import selectors
 from decisions.errors import DecisionError
-from decisions.models import (
-    Override,
-)
+from decisions.models import Override
 from opscore.actors import Actor
 from opscore.scrubbing import recordable
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from decisions.models import (
-    RuleSet,
-    RuleSetVersion,
-    VersionStatus,
-)
+from decisions.models import RuleSet, RuleSetVersion, VersionStatus
 from decisions.reference import REFERENCE_RULE_SETS
 from decisions.tables import check_table, content_digest, to_jdm
 

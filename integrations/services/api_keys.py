@@ -12,10 +12,7 @@ from django.utils import timezone
 
 from audit.services import record_config_change
 from integrations.digests import key_digest
-from integrations.models import (
-    ApiKey,
-    Integration,
-)
+from integrations.models import ApiKey, Integration
 from opscore.actors import SYSTEM, Actor
 
 

@@ -8,11 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from integrations.digests import canonical_json
-from integrations.models import (
-    Channel,
-    EventType,
-    InboundEvent,
-)
+from integrations.models import Channel, EventType, InboundEvent
 from integrations.services.ingestion import REDELIVER_PERMISSION, Caller, IngestResult, ingest_event
 from opscore.actors import Actor
 from opscore.api_errors import Problem

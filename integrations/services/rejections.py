@@ -12,10 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import (
-    Integration,
-    Rejection,
-)
+from integrations.models import Integration, Rejection
 from integrations.services._inbound_request import BODY_EXCERPT_BYTES, IDEMPOTENCY_KEY_MAX
 from opscore import json_input
 from opscore.api_errors import Problem

@@ -12,10 +12,7 @@ from django_q.models import Schedule as QSchedule
 
 from audit.services import record_config_change
 from integrations.digests import canonical_json
-from integrations.models import (
-    Channel,
-    Schedule,
-)
+from integrations.models import Channel, Schedule
 from integrations.services.ingestion import Caller, IngestResult, ingest_event
 from opscore.actors import SYSTEM, Actor
 

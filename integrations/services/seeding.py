@@ -6,11 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.models import (
-    BindingAction,
-    EventType,
-    TriggerBinding,
-)
+from integrations.models import BindingAction, EventType, TriggerBinding
 
 # Closed and bounded: an unknown field or an oversize string is refused (400
 # schema_violation, recorded) instead of being copied into the instance and the log. Caller

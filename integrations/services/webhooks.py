@@ -12,11 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from audit.services import record_config_change
 from integrations.digests import canonical_json
-from integrations.models import (
-    Channel,
-    WebhookSecret,
-    WebhookSource,
-)
+from integrations.models import Channel, WebhookSecret, WebhookSource
 from integrations.services._inbound_request import check_size, parse_body
 from integrations.services.ingestion import Caller, IngestResult, ingest_event
 from integrations.services.rejections import record_rejection
