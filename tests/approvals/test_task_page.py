@@ -265,3 +265,13 @@ def test_every_link_on_a_reviewers_task_page_opens(client, waiting):
         if "/logout/" in link:
             continue
         assert client.get(link).status_code in (200, 302), link
+
+
+def test_a_decided_task_shows_no_decision_panel(client, waiting):
+    _, task = waiting
+    rita = reviewer("rita")
+    approve_task(task=task, actor=Actor.for_user(rita))
+    client.force_login(rita)
+    page = _task_page(client, task, queue="reviewtask")
+    assert 'id="task-actions"' not in page
+    assert "Approved (approve) by rita at " in page
