@@ -17,12 +17,12 @@ class OpscoreConfig(AppConfig):
         guard_readonly_foreign_keys()
 
         uid = "opscore.request_id"
-        signals.pre_enqueue.connect(request_context.carry_into_task, dispatch_uid=uid)
-        signals.pre_execute.connect(request_context.start_task, dispatch_uid=uid)
-        # Newer django-q2 only; without it the next task's pre_execute clears the context.
+        signals.pre_enqueue.connect(request_context.carry_into_job, dispatch_uid=uid)
+        signals.pre_execute.connect(request_context.start_job, dispatch_uid=uid)
+        # Newer django-q2 only; without it the next job's pre_execute clears the context.
         finished = getattr(signals, "post_execute_in_worker", None)
         if finished is not None:
-            finished.connect(request_context.end_task, dispatch_uid=uid)
+            finished.connect(request_context.end_job, dispatch_uid=uid)
             finished.connect(close_task_connections, dispatch_uid="opscore.task_connections")
 
 

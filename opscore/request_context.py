@@ -149,22 +149,23 @@ class RequestContextMiddleware:
         bind(actor=_actor_of(request))
 
 
-# --- django-q2: the request id rides along in the task ------------------------------------
-# In the task dict itself rather than in its kwargs: every task function keeps its signature,
-# and a task enqueued by a worker step (the next step of the same order) inherits the id.
+# --- django-q2: the request id rides along with each job -----------------------------------
+# In django-q2's task dict itself rather than in the job's kwargs: every job keeps its
+# signature, and a job enqueued by a worker step (the next step of the same order) inherits
+# the id.
 
 
-def carry_into_task(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:
-    """django-q2 `pre_enqueue`: stamp the task with the enqueuing work's request id."""
+def carry_into_job(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2 `pre_enqueue`: stamp the job with the enqueuing work's request id."""
     request_id = current_request_id()
     if request_id and "request_id" not in task:
         task["request_id"] = request_id
 
 
-def start_task(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
-    """django-q2 `pre_execute`, in the worker: the task's own context, its request id bound.
+def start_job(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2 `pre_execute`, in the worker: the job's own context, its request id bound.
 
-    A task without one (a schedule's tick) gets a fresh id, so its lines still group.
+    A job without one (a schedule's tick) gets a fresh id, so its lines still group.
     """
     start(
         request_id=accept_request_id(task.get("request_id")),
@@ -172,6 +173,6 @@ def start_task(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> N
     )
 
 
-def end_task(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
-    """django-q2 `post_execute_in_worker`: the worker's own lines between tasks carry none."""
+def end_job(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """django-q2 `post_execute_in_worker`: the worker's own lines between jobs carry none."""
     structlog.contextvars.clear_contextvars()

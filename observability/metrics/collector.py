@@ -92,7 +92,7 @@ class DatabaseCollector(Collector):
             depth=Count("id"), oldest=Min("lock", filter=Q(lock__lte=now))
         )
         yield GaugeMetricFamily(
-            "opscore_queue_depth", "Tasks in the django-q2 queue.", value=queue["depth"]
+            "opscore_queue_depth", "Jobs in the django-q2 queue.", value=queue["depth"]
         )
         yield GaugeMetricFamily(
             "opscore_queue_oldest_age_seconds",

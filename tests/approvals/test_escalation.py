@@ -231,7 +231,7 @@ def test_a_notification_email_carries_the_request_id_of_the_sweep_that_sent_it(s
         order = order_in_review()
     task = selectors.active_task_for(instance=order)
 
-    # As django-q2's worker does before each task (opscore.request_context.start_task).
+    # As django-q2's worker does before each job (opscore.request_context.start_job).
     sweep_id = request_context.start(request_id="sweep-2026-03-02T11")
     try:
         _sweep_at(task.due_at + timedelta(seconds=1))
