@@ -242,7 +242,20 @@ class TaskQueueAdmin(
 
     @admin.display(description="information requested")
     def information(self, task: ReviewTask) -> str:
-        return task.information_requested or "—"
+        if not task.information_requested:
+            return "—"
+        if task.awaiting_information:
+            return format_html(
+                "{}<br><em>Waiting for the requester's answer since {}.</em>",
+                task.information_requested,
+                moment(task.information_requested_at),
+            )
+        return format_html(
+            "{}<br><strong>Answered {}:</strong> {}",
+            task.information_requested,
+            moment(task.information_answered_at),
+            task.information_answer,
+        )
 
     @admin.display(description="decision")
     def decision_made(self, task: ReviewTask) -> str:
@@ -355,7 +368,11 @@ class TaskQueueAdmin(
             done = "approved" if decision == selectors.APPROVE else "rejected"
             return format_html("{} {}; {}.", name, done, where_it_stands(instance=instance))
         if decision == selectors.REQUEST_INFO:
-            return format_html("Information requested on {}; the task stays open.", name)
+            return format_html(
+                "Information requested on {}: the requester is emailed, and the task is back in "
+                "the queue when they answer.",
+                name,
+            )
         done = "claimed: it is yours" if decision == selectors.CLAIM else "released to its queue"
         return format_html("{} of {} {}.", task.step, name, done)
 

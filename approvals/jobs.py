@@ -12,3 +12,8 @@ def sweep_review_deadlines() -> dict[str, int]:
         "emails_sent": report.emails_sent,
         "emails_failed": report.emails_failed,
     }
+
+
+def deliver_notifications() -> dict[str, int]:
+    sent, failed = services.deliver_notifications()
+    return {"emails_sent": sent, "emails_failed": failed}

@@ -158,6 +158,10 @@ class ReviewTask(InstanceReference):
     reason = models.TextField(blank=True)
     information_requested = models.TextField(blank=True)
     information_requested_at = models.DateTimeField(null=True, blank=True)
+    # The requester's answer to the latest request; while it is missing the task is with the
+    # requester and out of the working queues (approvals.selectors.AWAITING_INFORMATION).
+    information_answer = models.TextField(blank=True)
+    information_answered_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -192,15 +196,21 @@ class ReviewTask(InstanceReference):
         # Not `active`: that column is only refreshed from the database after a save.
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def awaiting_information(self) -> bool:
+        return self.information_requested_at is not None and self.information_answered_at is None
+
 
 class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Reminder"
     ESCALATION = "escalation", "Escalation"
     EXPIRY = "expiry", "Expiry"
+    INFORMATION_REQUEST = "information_request", "Information request"
 
 
 class TaskNotification(models.Model):
-    """An email the sweeper owes; unique per task, kind and level, so it is sent once."""
+    """An email owed; unique per task, kind and level, so it is sent once. For an information
+    request the level counts the task's requests: the first is 1."""
 
     task = models.ForeignKey(ReviewTask, on_delete=models.PROTECT, related_name="notifications")
     kind = models.CharField(max_length=20, choices=NotificationKind.choices)

@@ -1,5 +1,6 @@
-"""Emails about review tasks (reminders, escalations, expiries), rendered from templates
-under templates/approvals/email/ with a link to the task in admin."""
+"""Emails about review tasks, rendered from templates under templates/approvals/email/:
+reminders, escalations and expiries with a link to the task in admin; information requests
+with a signed link where the requester answers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from approvals import information_links
 from approvals.models import NotificationKind, ReviewTask, TaskNotification
 from opscore import request_context
 
@@ -18,6 +20,7 @@ SUBJECTS = {
     NotificationKind.REMINDER: "[opscore] Reminder: {title} is due {due}",
     NotificationKind.ESCALATION: "[opscore] Escalated (level {level}): {title} is overdue",
     NotificationKind.EXPIRY: "[opscore] Expired: {title} was not decided in time",
+    NotificationKind.INFORMATION_REQUEST: "[opscore] Information requested: {title}",
 }
 
 
@@ -40,8 +43,13 @@ def build_message(notification: TaskNotification) -> EmailMultiAlternatives:
         "task": task,
         "kind": notification.kind,
         "level": notification.level,
-        "url": task_url(task),
+        "url": (
+            information_links.answer_url(task_id=task.pk, request=notification.level)
+            if notification.kind == NotificationKind.INFORMATION_REQUEST
+            else task_url(task)
+        ),
         "escalated_to": task.escalated_to.name if task.escalated_to_id else "",
+        "link_days": settings.OPSCORE_INFORMATION_LINK_DAYS,
     }
     subject = SUBJECTS[notification.kind].format(
         title=task.title, level=notification.level, due=f"{task.due_at:%Y-%m-%d %H:%M %Z}"

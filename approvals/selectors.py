@@ -10,11 +10,12 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from approvals.eligibility import in_task_groups, is_supervisor, level_approved_earlier_by, started
-from approvals.models import ReviewTask, TaskStatus
+from approvals.models import NotificationKind, ReviewTask, TaskNotification, TaskStatus
 from approvals.permissions import may_review
 from audit.models import Event
 from audit.selectors import instance_timeline
 from decisions.models import DecisionRecord
+from opscore.actors import Actor
 
 
 def group_ids_for(*, user) -> list[int]:
@@ -44,22 +45,67 @@ def escalated_to_any_of(group_ids: list[int]) -> Exists:
     return Exists(through.objects.filter(reviewtask_id=OuterRef("pk"), group_id__in=group_ids))
 
 
+# Asked the requester for information and not answered yet: the task is with the requester,
+# out of the working queues until the answer brings it back.
+AWAITING_INFORMATION = Q(
+    information_requested_at__isnull=False, information_answered_at__isnull=True
+)
+
+
 def my_tasks(*, user) -> QuerySet[ReviewTask]:
-    return _base().filter(assignee=user, active=1)
+    return _base().filter(assignee=user, active=1).exclude(AWAITING_INFORMATION)
 
 
 def team_queue(*, user) -> QuerySet[ReviewTask]:
     """Active tasks waiting in any of the user's groups' queues."""
-    return _base().filter(queue_id__in=group_ids_for(user=user), active=1)
+    return (
+        _base()
+        .filter(queue_id__in=group_ids_for(user=user), active=1)
+        .exclude(AWAITING_INFORMATION)
+    )
 
 
 def unassigned_tasks(*, user) -> QuerySet[ReviewTask]:
-    return _base().filter(
-        queue_id__in=group_ids_for(user=user),
-        active=1,
-        status=TaskStatus.OPEN,
-        assignee__isnull=True,
+    return (
+        _base()
+        .filter(
+            queue_id__in=group_ids_for(user=user),
+            active=1,
+            status=TaskStatus.OPEN,
+            assignee__isnull=True,
+        )
+        .exclude(AWAITING_INFORMATION)
     )
+
+
+def requester_of(*, instance: Model) -> tuple[str, Actor] | None:
+    """Who is asked when a reviewer needs more information, and as whom their answer is
+    recorded: the person who started the instance, at their account's address; else the
+    plain `requester_email` the starting event carried (its schema must declare it), the
+    answer recorded as from whoever started the instance (an integration). None when there
+    is nobody to ask."""
+    user = getattr(instance, "started_by", None)
+    if user is not None and user.is_active and user.email:
+        return user.email, Actor.for_user(user)
+    sent = (getattr(instance, "context", None) or {}).get("input") or {}
+    address = sent.get("requester_email") if isinstance(sent, dict) else None
+    if not isinstance(address, str) or "@" not in address or len(address) > 254:
+        return None
+    started = (
+        instance_timeline(instance=instance)
+        .filter(type="workflow.started")
+        .values_list("actor_kind", "actor_ref")
+        .first()
+    )
+    kind, ref = started if started else ("system", "requester")
+    return address.strip(), Actor(kind=kind, ref=ref)
+
+
+def information_requests_sent(*, task: ReviewTask) -> int:
+    """How many times the task's requester was asked; the latest request is this number."""
+    return TaskNotification.objects.filter(
+        task=task, kind=NotificationKind.INFORMATION_REQUEST
+    ).count()
 
 
 def overdue_tasks(*, user, now: datetime | None = None) -> QuerySet[ReviewTask]:

@@ -3,50 +3,82 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 
 from aiosmtpd.controller import Controller
-from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import OperationalError, connection
 
 from demo.services import record_received_mail
 
 logger = logging.getLogger(__name__)
 
-
-def _keep(*, envelope_from: str, recipients: list[str], content: bytes) -> None:
-    # One connection per message, closed after it: a sink receives little, and a connection
-    # held by its worker thread would outlive a database restart (or a test's database).
-    try:
-        mail = record_received_mail(
-            envelope_from=envelope_from, recipients=recipients, content=content
-        )
-    finally:
-        connection.close()
-    logger.info("mail received", extra={"mail": mail.pk, "subject": mail.subject})
+STORE_ATTEMPTS = 30
 
 
-class KeepEveryMessage:
-    """aiosmtpd handler: accepts every message for every recipient and stores it."""
+class AcceptEveryMessage:
+    """aiosmtpd handler: accepts every message for every recipient and hands it on.
+
+    It answers 250 at once and leaves the storing to a writer thread: a sender that mails from
+    inside its own transaction (the deadline sweeper does) may hold SQLite's write lock until
+    the answer comes, so storing before answering would wait on the sender that waits on us.
+    """
+
+    def __init__(self, inbox: queue.Queue) -> None:
+        self.inbox = inbox
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        await sync_to_async(_keep)(
-            envelope_from=envelope.mail_from or "",
-            recipients=list(envelope.rcpt_tos),
-            content=envelope.original_content or envelope.content or b"",
+        self.inbox.put(
+            (
+                envelope.mail_from or "",
+                list(envelope.rcpt_tos),
+                envelope.original_content or envelope.content or b"",
+            )
         )
         return "250 Message accepted for delivery"
 
 
+def _store(envelope_from: str, recipients: list[str], content: bytes) -> None:
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            mail = record_received_mail(
+                envelope_from=envelope_from, recipients=recipients, content=content
+            )
+        except OperationalError as error:  # the database busy or restarting: try again
+            logger.warning("mail not stored yet (attempt %s): %s", attempt, error)
+            connection.close()
+            time.sleep(1)
+            continue
+        finally:
+            # A sink receives little: no connection is held between messages, so none
+            # outlives a database restart (or a test's database).
+            connection.close()
+        logger.info("mail received", extra={"mail": mail.pk, "subject": mail.subject})
+        return
+    logger.error("mail from %s to %s dropped: the database refused it", envelope_from, recipients)
+
+
 class MailSink:
-    """An SMTP server on loopback, run in a thread of this process."""
+    """An SMTP server on loopback, run in threads of this process."""
 
     def __init__(self, *, port: int, host: str = "127.0.0.1") -> None:
         self.host, self.port = host, port
-        self.controller = Controller(KeepEveryMessage(), hostname=host, port=port)
+        self.inbox: queue.Queue = queue.Queue()
+        self.controller = Controller(AcceptEveryMessage(self.inbox), hostname=host, port=port)
+        self.writer = threading.Thread(target=self._write, name="mail-sink-writer", daemon=True)
+
+    def _write(self) -> None:
+        while (message := self.inbox.get()) is not None:
+            _store(*message)
 
     def start(self) -> MailSink:
+        self.writer.start()
         self.controller.start()
         return self
 
     def stop(self) -> None:
+        """Stop listening, then store what was accepted before returning."""
         self.controller.stop()
+        self.inbox.put(None)
+        self.writer.join(timeout=30)

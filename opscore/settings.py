@@ -312,6 +312,8 @@ EMAIL_HOST = os.environ.get("OPSCORE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("OPSCORE_EMAIL_PORT", "1025"))
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("OPSCORE_FROM_EMAIL", "opscore@localhost")
+# How long the link in an information request lets the requester answer.
+OPSCORE_INFORMATION_LINK_DAYS = env_int("OPSCORE_INFORMATION_LINK_DAYS", 7)
 
 REST_FRAMEWORK = {
     # Api-Key first: its WWW-Authenticate makes an unauthenticated call a 401, not a 403.

@@ -16,6 +16,8 @@ urlpatterns = [
     path("admin/reports/", include("observability.report_views")),
     path("admin/system-map/", include("observability.system_map_urls")),
     path("admin/", admin.site.urls),
+    # A requester answers a reviewer's question here, from the signed link in their email.
+    path("information/", include("approvals.information_urls")),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),

@@ -1,4 +1,4 @@
-"""Working a review task: claim, release, reassign, approve, reject, request information.
+"""Working a review task: claim, release, reassign, approve, reject.
 
 Approving or rejecting drives the workflow with `engine.transition` in the transaction that
 decides the task, so a task is never decided without its instance moving on (or the reverse)."""
@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from approvals import selectors
 from approvals.eligibility import is_supervisor
-from approvals.models import ACTIVE_STATUSES, ReviewTask, TaskStatus
+from approvals.models import ReviewTask, TaskStatus
+from approvals.services._task_access import lock_task, require_active, require_user
 from approvals.services._task_events import record_task_event
-from approvals.services.errors import ReasonRequired, TaskConflict, TaskError
+from approvals.services.errors import ReasonRequired, TaskConflict
 from approvals.services.four_eyes import (
     held_by_a_reviewer,
     refuse_requester,
@@ -29,32 +30,12 @@ from workflows.models import WorkflowInstance
 from workflows.registry import Decision, HumanStep
 
 
-def _lock(task: ReviewTask) -> ReviewTask:
-    return (
-        ReviewTask.objects.select_for_update(of=("self",))
-        .select_related("queue", "escalated_to", "assignee", "instance_type")
-        .get(pk=task.pk)
-    )
-
-
-def _require_active(task: ReviewTask) -> None:
-    if task.status not in ACTIVE_STATUSES:
-        who = f" by {task.decided_by.get_username()}" if task.decided_by_id else ""
-        raise TaskConflict(f"task {task.pk} is already {task.get_status_display().lower()}{who}")
-
-
-def _require_user(actor: Actor):
-    if actor.user is None:
-        raise TaskError(f"{actor.ref} is not a person: review tasks are worked by people")
-    return actor.user
-
-
 def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
     """Take an open task from the queue; claiming one you already hold changes nothing."""
-    user = _require_user(actor)
+    user = require_user(actor)
     with transaction.atomic():
-        locked = _lock(task)
-        _require_active(locked)
+        locked = lock_task(task)
+        require_active(locked)
         if locked.status == TaskStatus.CLAIMED:
             if locked.assignee_id == user.pk:
                 return locked
@@ -75,10 +56,10 @@ def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
 def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
     """Put a claimed task back in its queue; its holder or a supervisor may, and so may anyone
     of its groups who can decide it when the holder cannot (a claim never strands a task)."""
-    user = _require_user(actor)
+    user = require_user(actor)
     with transaction.atomic():
-        locked = _lock(task)
-        _require_active(locked)
+        locked = lock_task(task)
+        require_active(locked)
         if locked.status != TaskStatus.CLAIMED:
             raise TaskConflict(f"task {locked.pk} is not claimed")
         if locked.assignee_id != user.pk and not is_supervisor(locked, user):
@@ -106,10 +87,10 @@ def release_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:
 
 def reassign_task(*, task: ReviewTask, actor: Actor, assignee) -> ReviewTask:
     """Hand a task to another member of its queue; its holder or a supervisor may."""
-    user = _require_user(actor)
+    user = require_user(actor)
     with transaction.atomic():
-        locked = _lock(task)
-        _require_active(locked)
+        locked = lock_task(task)
+        require_active(locked)
         holder = locked.assignee_id
         if holder not in (None, user.pk) and not is_supervisor(locked, user):
             raise TaskConflict(
@@ -145,12 +126,12 @@ def _deliver_verdict(
     context_update: dict[str, Any] | None = None,
     channel: dict[str, Any] | None = None,
 ) -> tuple[ReviewTask, WorkflowInstance]:
-    user = _require_user(actor)
+    user = require_user(actor)
     # A reason is recorded in the task, the instance's event and the (uneditable) log.
     reason = recordable(reason)
     with transaction.atomic():
-        locked = _lock(task)
-        _require_active(locked)
+        locked = lock_task(task)
+        require_active(locked)
         if (
             locked.status == TaskStatus.CLAIMED
             and locked.assignee_id != user.pk
@@ -238,28 +219,6 @@ def reject_task(
     return _deliver_verdict(
         task=task, actor=actor, approve=False, reason=reason.strip(), channel=channel
     )[0]
-
-
-def request_information(*, task: ReviewTask, actor: Actor, message: str) -> ReviewTask:
-    """Ask the requester for more before deciding; the task stays with whoever holds it."""
-    if not message.strip():
-        raise TaskError("say what information is needed")
-    user = _require_user(actor)
-    with transaction.atomic():
-        locked = _lock(task)
-        _require_active(locked)
-        require_member(locked, user)
-        locked.information_requested = recordable(message.strip())
-        locked.information_requested_at = timezone.now()
-        locked.save()
-        record_task_event(
-            locked,
-            instance=selectors.task_instance(task=locked),
-            type="task.information_requested",
-            actor=actor,
-            extra={"message": locked.information_requested},
-        )
-    return locked
 
 
 def _task_for(instance: WorkflowInstance) -> ReviewTask:

@@ -146,7 +146,8 @@ def test_the_transition_permission_is_still_required():
 
 def test_request_information_is_kept_on_the_task_and_in_the_log():
     rita = reviewer("rita")
-    order = order_in_review()
+    # Someone to ask: the person who started the order (tests/approvals/test_information_requests).
+    order = order_in_review(actor=Actor.for_user(user_with_perms(username="ada")))
     task = request_information(
         task=_task(order), actor=Actor.for_user(rita), message="Which warehouse?"
     )
