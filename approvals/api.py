@@ -32,7 +32,7 @@ class Conflict(APIException):
 
 
 class CanWorkTasks(permissions.BasePermission):
-    message = "You do not work review queues (approvals.work_reviewtask)."
+    message = f"You do not work review queues ({WORK_PERMISSION})."
 
     def has_permission(self, request, view) -> bool:
         if is_key_request(request):
@@ -45,7 +45,7 @@ class CanWorkTasks(permissions.BasePermission):
 # so these views add to them rather than replace them.
 TASK_PERMISSIONS = [*api_settings.DEFAULT_PERMISSION_CLASSES, CanWorkTasks]
 TASK_403 = (
-    "No approvals.work_reviewtask, or an API key (tasks are session-only); on actions also "
+    f"No {WORK_PERMISSION}, or an API key (tasks are session-only); on actions also "
     "four-eyes (you started this instance), not in the task's queue, or not permitted."
 )
 
