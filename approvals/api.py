@@ -76,6 +76,9 @@ class TaskSerializer(serializers.ModelSerializer):
             "outcome",
             "reason",
             "information_requested",
+            "information_requested_at",
+            "information_answer",
+            "information_answered_at",
             "decided_by",
             "decided_at",
         ]

@@ -220,3 +220,21 @@ def test_with_nobody_to_ask_the_request_is_refused_and_changes_nothing(smtp):
 
     assert _snapshot(task) == before
     assert not TaskNotification.objects.filter(kind=NotificationKind.INFORMATION_REQUEST).exists()
+
+
+def test_the_task_api_shows_the_answer_and_the_task_back_in_my_queue(asked):
+    order, rita, smtp = asked
+    task = _task(order)
+    api = Client()
+    api.force_login(rita)
+    waiting = api.get("/api/v1/tasks/").json()
+
+    Client().post(_link(smtp), {"answer": "Bay 4."})
+    mine = api.get("/api/v1/tasks/").json()
+    one = api.get(f"/api/v1/tasks/{task.pk}").json()
+
+    assert waiting == []
+    assert [row["id"] for row in mine] == [task.pk]
+    assert one["information_requested"] == "Which loading bay?\nAnd when?"
+    assert one["information_answer"] == "Bay 4."
+    assert one["information_answered_at"] is not None
