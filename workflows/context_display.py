@@ -49,6 +49,7 @@ class Shown:
     currency_path: str = ""
     unit: str = ""
     choices: tuple[tuple[str, str], ...] = ()
+    listed: bool = False  # also a column of the process's list (sortable when a number)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,24 @@ def _format(shown: Shown, value: Any, context: Mapping[str, Any]) -> str:
     if shown.choices:
         return dict(shown.choices).get(str(value), plain_text(value))
     return plain_text(value)
+
+
+def shown_value(shown: Shown, context: Mapping[str, Any]) -> str:
+    """One declared field of a (revealed) context, formatted; "—" when it is not there."""
+    value = _at(context, shown.path)
+    return "—" if value is MISSING else _format(shown, value, context)
+
+
+def sort_expression(shown: Shown):
+    """An expression to sort instances by a numeric field of their context (None otherwise:
+    text may be sealed, and sealed values do not sort)."""
+    if shown.kind not in (MONEY, WEIGHT, NUMBER):
+        return None
+    from django.db.models import FloatField
+    from django.db.models.fields.json import KT
+    from django.db.models.functions import Cast
+
+    return Cast(KT("context__" + shown.path.replace(".", "__")), FloatField())
 
 
 def business_sections(

@@ -3,6 +3,8 @@ weights with units, times in the zone, personal data marked; the raw JSON one cl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -116,3 +118,21 @@ def test_the_invoice_page_shows_money_in_its_currency_and_the_tier_in_words(clie
     assert "€18,500.00" in page
     assert "a manager, then a finance director" in page
     assert "Approval decision id" not in page
+
+
+def test_the_order_list_shows_and_sorts_by_its_business_columns(client):
+    small = _order_in_review(customer="Ada Lovelace", email="ada@example.invalid", value=45)
+    large = _order_in_review(customer="Grace Hopper", email="grace@example.invalid", value=2400)
+    client.force_login(user_with_perms("workflows.view_order", username="vic"))
+    url = reverse("admin:workflows_order_changelist")
+    page = client.get(url).content.decode()
+    for heading in ("Customer", "Order value", "Weight", "Age"):
+        assert f">{heading}</a>" in page or f">{heading}</span>" in page, heading
+    assert "Grace Hopper" in page
+    assert "£2,400.00" in page
+    assert "£45.00" in page
+    value_column = re.search(r'href="\?o=(\d+)[^"]*">Order value<', page).group(1)
+    descending = client.get(url, {"o": f"-{value_column}"}).content.decode()
+    assert descending.index(large.correlation_key) < descending.index(small.correlation_key)
+    ascending = client.get(url, {"o": f"{value_column}"}).content.decode()
+    assert ascending.index(small.correlation_key) < ascending.index(large.correlation_key)
