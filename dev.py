@@ -109,6 +109,12 @@ def worker_finished_demo_steps(env: dict[str, str], timeout: float = 120) -> boo
     return False
 
 
+# SIGHUP (the terminal closed) exists on POSIX only.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 class Stop(Exception):
     """SIGTERM or SIGHUP: shut the demo down as Ctrl-C does."""
 
@@ -141,10 +147,14 @@ class Children:
         return all(process.poll() is None for process in self.processes)
 
     @staticmethod
-    def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    def _kill_group(process: subprocess.Popen) -> None:
+        if not hasattr(os, "killpg"):  # no process groups (Windows): the child alone
+            if process.poll() is None:
+                process.kill()
+            return
         # The group may be gone already.
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signum)
+            os.killpg(process.pid, signal.SIGKILL)
 
     def stop(self, timeout: float = 15) -> None:
         for process in self.processes:
@@ -155,7 +165,7 @@ class Children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
         for process in self.processes:
-            self._signal_group(process, signal.SIGKILL)
+            self._kill_group(process)
             if process.poll() is None:
                 process.wait()
 
@@ -185,7 +195,7 @@ def demo(args: list[str]) -> int:
         OPSCORE_EMAIL_HOST="127.0.0.1",
         OPSCORE_EMAIL_PORT=mail_port,
     )
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, _raise_stop)
     children = Children(env)
     try:
@@ -234,7 +244,7 @@ def demo(args: list[str]) -> int:
         return 0
     finally:
         # A second Ctrl-C or SIGTERM must not cut the shutdown short and strand a child.
-        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
             signal.signal(stop_signal, signal.SIG_IGN)
         children.stop()
 
