@@ -329,6 +329,13 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=100, help="events per batch request (0: no batch phase)"
     )
+    parser.add_argument("--batch-seconds", type=int, default=40, help="measured batch seconds")
+    parser.add_argument(
+        "--batch-settle",
+        type=float,
+        default=10,
+        help="seconds to wait after the batch warm-up for its unfinished requests",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -372,6 +379,9 @@ def main() -> None:
             str(args.threads),
             "--backlog",
             "1024",
+            # A batch request on a busy machine can outlast gunicorn's default 30 s.
+            "--timeout",
+            "120",
             "--log-level",
             "error",
         ],
@@ -392,11 +402,20 @@ def main() -> None:
         for name, target, batch in phases:
             if name == "batch" and not args.batch:
                 continue
-            _wrk(**load, target=target, run=f"{name}-warm", seconds=args.warmup, batch=batch)
+            # A batch request is seconds of work: one connection per worker, so none queues
+            # behind another, and a longer window, so requests in flight at its edges weigh
+            # little. The warm-up's unfinished requests run on after wrk stops: wait them out.
+            phase_load = {**load, "conns": args.workers} if batch else load
+            seconds = args.batch_seconds if batch else args.seconds
+            _wrk(**phase_load, target=target, run=f"{name}-warm", seconds=args.warmup, batch=batch)
+            if batch:
+                time.sleep(args.batch_settle)
             sampler = None
             if args.profile and args.profile_phase == name:
-                sampler = _start_sampler(pid=gunicorn.pid, path=args.profile, seconds=args.seconds)
-            results[name] = _wrk(**load, target=target, run=name, seconds=args.seconds, batch=batch)
+                sampler = _start_sampler(pid=gunicorn.pid, path=args.profile, seconds=seconds)
+            results[name] = _wrk(
+                **phase_load, target=target, run=name, seconds=seconds, batch=batch
+            )
             results[name]["events_per_second"] = results[name]["per_second"] * max(batch, 1)
             if sampler is not None:
                 sampler.wait(timeout=60)
@@ -431,7 +450,8 @@ def main() -> None:
         "database": "postgresql",
         "gunicorn": f"{args.worker_class}, {args.workers} workers"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
-        "load": f"wrk 2 threads, {args.connections} connections, {args.seconds}s per phase",
+        "load": f"wrk 2 threads, {args.connections} connections, {args.seconds}s per phase"
+        + (f"; batch: {args.workers} connections, {args.batch_seconds}s" if args.batch else ""),
         "ceiling_per_s": round(ceiling["per_second"], 1),
         "ceiling_p50_ms": ceiling["p50_us"] / 1000,
         "ceiling_p99_ms": ceiling["p99_us"] / 1000,
