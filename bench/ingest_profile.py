@@ -58,7 +58,7 @@ STAGES = (
     ("    execution scheduled", "workflows/engine.py", "_schedule_execution"),
     ("      django-q2 enqueue", "django_q/tasks.py", "async_task"),
     ("    append_event", "audit/services.py", "append_event"),
-    ("  inbound event insert", "django/db/models/query.py", "create"),
+    ("  QuerySet.create (execution, inbound event)", "django/db/models/query.py", "create"),
     ("  chain write at commit", "audit/chaining.py", "write_pending_events"),
     ("  COMMIT", "django/db/backends/base/base.py", "commit"),
     ("psycopg execute (all statements)", "psycopg/cursor.py", "execute"),
