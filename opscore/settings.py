@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Pages link only to what their viewer may open (opscore/admin_links.py).
     "opscore.admin_links.ViewerMiddleware",
+    # Times in the viewer's zone, as their browser names it (opscore/viewer_timezone.py).
+    "opscore.viewer_timezone.ViewerTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
