@@ -30,7 +30,6 @@ class ViewerTimezoneMiddleware:
     def __call__(self, request: HttpRequest):
         zone = zone_named(request.COOKIES.get(COOKIE))
         if zone is None:
-            timezone.deactivate()
             return self.get_response(request)
         with timezone.override(zone):
             return self.get_response(request)
