@@ -349,6 +349,17 @@ class TaskQueueAdmin(
                 services.claim_task(task=task, actor=actor)
             elif decision == selectors.RELEASE:
                 services.release_task(task=task, actor=actor)
+            elif decision == selectors.REASSIGN:
+                username = request.POST.get("assignee", "").strip()
+                assignee = get_user_model().objects.filter(username=username, is_active=True)
+                if not assignee.exists():
+                    self.message_user(
+                        request,
+                        f"No active user {username!r} to hand it to: nothing was changed.",
+                        messages.ERROR,
+                    )
+                    return HttpResponseRedirect(here)
+                services.reassign_task(task=task, actor=actor, assignee=assignee.get())
             else:
                 self.message_user(
                     request, "Choose a decision: nothing was changed.", messages.ERROR
@@ -373,7 +384,13 @@ class TaskQueueAdmin(
                 "the queue when they answer.",
                 name,
             )
-        done = "claimed: it is yours" if decision == selectors.CLAIM else "released to its queue"
+        if decision == selectors.REASSIGN:
+            task.refresh_from_db()
+            done = f"handed to {task.assignee.get_username()}"
+        elif decision == selectors.CLAIM:
+            done = "claimed: it is yours"
+        else:
+            done = "released to its queue"
         return format_html("{} of {} {}.", task.step, name, done)
 
     # --- actions ------------------------------------------------------------------------------

@@ -161,13 +161,15 @@ def task_timeline(*, task: ReviewTask) -> QuerySet[Event]:
 
 # --- what a task page offers its viewer ------------------------------------------------------
 
-APPROVE, REJECT, REQUEST_INFO, CLAIM, RELEASE = (
+APPROVE, REJECT, REQUEST_INFO, CLAIM, RELEASE, REASSIGN = (
     "approve",
     "reject",
     "request_info",
     "claim",
     "release",
+    "reassign",
 )
+MAX_REASSIGN_CANDIDATES = 50
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class TaskOffer:
 
     actions: tuple[str, ...] = ()
     why_not: str = ""
+    # Whom the task may be handed to (usernames), when REASSIGN is offered.
+    candidates: tuple[str, ...] = ()
 
     def offers(self, action: str) -> bool:
         return action in self.actions
@@ -202,8 +206,10 @@ def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> Task
     if task.status == TaskStatus.CLAIMED and task.assignee_id != user.pk:
         holder = task.assignee
         if may_review(holder, workflow=task.workflow, step=task.step):
+            candidates = reassign_candidates(task=task, instance=instance) if supervisor else ()
             return TaskOffer(
-                actions=(RELEASE,) if supervisor else (),
+                actions=(RELEASE, REASSIGN) if supervisor and candidates else (),
+                candidates=tuple(name for name in candidates if name != holder.get_username()),
                 why_not=f"Claimed by {holder.get_username()}: they decide it unless it is "
                 "released.",
             )
@@ -219,4 +225,31 @@ def task_offer(*, task: ReviewTask, user, instance: Model | None = None) -> Task
     # Claimed here means by the viewer, or by someone who can no longer decide it (a claim
     # that would strand the task): either way the viewer may put it back in the queue.
     actions.append(CLAIM if task.status == TaskStatus.OPEN else RELEASE)
-    return TaskOffer(actions=tuple(actions), why_not=why_not)
+    candidates = tuple(
+        name
+        for name in reassign_candidates(task=task, instance=instance)
+        if name != user.get_username()
+    )
+    if candidates:
+        actions.append(REASSIGN)
+    return TaskOffer(actions=tuple(actions), why_not=why_not, candidates=candidates)
+
+
+def reassign_candidates(*, task: ReviewTask, instance: Model) -> tuple[str, ...]:
+    """Who may be handed the task, as the reassign service checks them: active members of
+    its groups who may decide its step and did not start the instance."""
+    from django.contrib.auth import get_user_model
+
+    groups = {task.queue_id} | ({task.escalated_to_id} if task.escalated_to_id else set())
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__in=groups)
+        .exclude(pk=instance.started_by_id or 0)
+        .distinct()
+        .order_by("username")[:MAX_REASSIGN_CANDIDATES]
+    )
+    return tuple(
+        person.get_username()
+        for person in people
+        if may_review(person, workflow=task.workflow, step=task.step)
+    )

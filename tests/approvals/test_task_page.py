@@ -275,3 +275,32 @@ def test_a_decided_task_shows_no_decision_panel(client, waiting):
     page = _task_page(client, task, queue="reviewtask")
     assert 'id="task-actions"' not in page
     assert "Approved (approve) by rita at " in page
+
+
+def test_a_reviewer_hands_a_task_to_a_colleague_who_may_decide_it(client, waiting):
+    order, task = waiting
+    rita, ron = reviewer("rita"), reviewer("ron")
+    user_with_perms(username="carl", group="reviewers")  # in the queue, cannot decide
+    client.force_login(rita)
+    page = _task_page(client, task)
+    assert '<option value="ron">ron</option>' in page
+    assert '<option value="carl">' not in page
+    assert '<option value="rick">' not in page  # the requester
+
+    response = client.post(
+        reverse("admin:approvals_teamtask_work", args=[task.pk]),
+        {"decision": "reassign", "assignee": "nobody"},
+        follow=True,
+    )
+    assert "No active user 'nobody' to hand it to: nothing was changed." in _messages(response)
+    task.refresh_from_db()
+    assert task.assignee is None
+
+    response = client.post(
+        reverse("admin:approvals_teamtask_work", args=[task.pk]),
+        {"decision": "reassign", "assignee": "ron"},
+        follow=True,
+    )
+    task.refresh_from_db()
+    assert (task.status, task.assignee) == (TaskStatus.CLAIMED, ron)
+    assert f"manual.review of {order} handed to ron." in re.sub("<[^>]+>", "", _messages(response))
