@@ -37,7 +37,7 @@ from decisions.models import (
 from decisions.tables import DecisionTable, diff_tables, from_jdm
 from opscore.actors import Actor
 from opscore.admin_base import HistoryReadOnlyAdmin, ReadOnlyAdminMixin, ServiceActionsMixin
-from opscore.admin_links import admin_url
+from opscore.admin_links import admin_url, current_request
 
 
 def table_context(
@@ -209,7 +209,9 @@ class RuleSetVersionAdmin(ServiceActionsMixin, ConfigAuditedAdmin, HistoryReadOn
     @admin.display(description="")
     def links(self, version: RuleSetVersion) -> str:
         items = []
-        if version.status == VersionStatus.DRAFT:
+        viewer = current_request()
+        may_author = viewer is not None and viewer.user.has_perm(services.AUTHOR_PERMISSION)
+        if version.status == VersionStatus.DRAFT and may_author:
             items.append(("Edit table", "admin:decisions_rulesetversion_table"))
         if version.status == VersionStatus.IN_REVIEW:
             items.append(("Review and publish", "admin:decisions_rulesetversion_publish"))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
@@ -16,6 +17,7 @@ from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
 from opscore.actors import Actor
+from opscore.admin_links import changelist_url
 
 
 class ReadOnlyAdminMixin:
@@ -65,6 +67,13 @@ class HistoryReadOnlyAdmin(ExplainRefusedActionsMixin, SimpleHistoryAdmin):
 
     def has_change_history_permission(self, request, obj=None) -> bool:
         return False
+
+    def history_view(self, request, object_id, extra_context=None):
+        # simple-history links whoever made each change to their user page; a viewer who may
+        # not open user pages reads the name alone (a URL name that does not reverse).
+        if changelist_url(get_user_model(), request=request) is None:
+            extra_context = {**(extra_context or {}), "admin_user_view": "opscore-no-user-page"}
+        return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method not in ("GET", "HEAD", "OPTIONS"):
