@@ -49,7 +49,7 @@ print(json.dumps({
 """
 
 BUILD = """
-INSERT INTO workflows_order (id, correlation_key, context, version, created_at, updated_at, state)
+INSERT INTO {order_table} (id, correlation_key, context, version, created_at, updated_at, state)
 SELECT k, 'bench-' || k,
        jsonb_build_object(
          'input', jsonb_build_object('order_id', 'SO-' || k, 'value', k %% 5000),
@@ -63,9 +63,10 @@ FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS k;
 
 INSERT INTO approvals_reviewtask (id, instance_id, instance_version, title, workflow, step, status,
     opened_at, due_at, escalation_level, policy_snapshot, outcome, reason, information_requested,
+    information_answer,
     updated_at, instance_type_id, queue_id)
 SELECT k, k, 1, 'Review order ' || k, 'order', 'manual.review', 'approved', now(),
-       '2026-01-01 00:00:00+00', 0, '{}', '', '', '', now(), %(ct)s::int, %(queue)s::int
+       '2026-01-01 00:00:00+00', 0, '{}', '', '', '', '', now(), %(ct)s::int, %(queue)s::int
 FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS k;
 
 INSERT INTO audit_event (seq, occurred_at, recorded_at, type, instance_type_id, instance_id,
@@ -115,23 +116,46 @@ def _recreate_database(url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def _build(url: str, *, first: int, last: int) -> float:
+ORDER_MODEL = r"""
+import django
+django.setup()
+from django.contrib.contenttypes.models import ContentType
+from workflows import registry
+model = registry.get("order").model
+print(model._meta.db_table, ContentType.objects.get_for_model(model).pk)
+"""
+
+
+def _order_model(env: dict[str, str]) -> tuple[str, int]:
+    """The order model's table and content type, wherever its app is."""
+    done = subprocess.run(
+        [sys.executable, "-c", ORDER_MODEL],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    table, content_type = done.stdout.split()[-2:]
+    return table, int(content_type)
+
+
+def _build(url: str, *, first: int, last: int, order_table: str, ct: int) -> float:
     import psycopg
 
     started = time.monotonic()
     with psycopg.connect(url) as connection:
-        ct, queue, queue_name = connection.execute(
-            "SELECT ct.id, q.id, q.name FROM django_content_type ct, auth_group q "
-            "WHERE ct.app_label = 'workflows' AND ct.model = 'order' ORDER BY q.id LIMIT 1"
+        queue, queue_name = connection.execute(
+            "SELECT id, name FROM auth_group ORDER BY id LIMIT 1"
         ).fetchone()
         params = {"first": first, "last": last, "ct": ct, "queue": queue, "queue_name": queue_name}
-        for statement in BUILD.split(";\n"):
+        for statement in BUILD.replace("{order_table}", order_table).split(";\n"):
             if statement.strip():
                 connection.execute(statement, params)
         connection.commit()
         connection.autocommit = True
         connection.execute("VACUUM ANALYZE audit_event")
-        connection.execute("VACUUM ANALYZE workflows_order")
+        connection.execute(f"VACUUM ANALYZE {order_table}")
         connection.execute("VACUUM ANALYZE approvals_reviewtask")
     return time.monotonic() - started
 
@@ -167,10 +191,11 @@ def main() -> None:
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
     )
     report: dict = {"sizes": {}}
+    order_table, ct = _order_model(env)
     orders = 0
     for events in [int(n) for n in args.events.split(",")]:
         target = events // EVENTS_PER_ORDER
-        built = _build(url, first=orders + 1, last=target)
+        built = _build(url, first=orders + 1, last=target, order_table=order_table, ct=ct)
         orders = target
         size: dict = {"orders": orders, "events": orders * EVENTS_PER_ORDER}
         size["build_seconds"] = round(built, 1)
