@@ -46,7 +46,7 @@ def load_tasks(count: int):
     from django.utils import timezone
 
     from approvals.models import ReviewTask, TaskNotification, TaskStatus
-    from workflows.models import Order
+    from processes.orders.models import Order
 
     TaskNotification.objects.all().delete()
     ReviewTask.objects.all().delete()

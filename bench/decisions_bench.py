@@ -51,7 +51,7 @@ def inputs_for(count: int) -> list[dict]:
 def bench_evaluations(count: int) -> None:
     from decisions import selectors
     from decisions.evaluation import MODEL_KEY, compiled, evaluate_model
-    from decisions.reference import ORDER_CARRIER
+    from processes.orders.rules import ORDER_CARRIER
 
     version = selectors.published_version(rule_set=selectors.ruleset_by_slug(slug=ORDER_CARRIER))
     samples = inputs_for(count)
@@ -89,9 +89,9 @@ def bench_evaluations(count: int) -> None:
 def bench_backtest(count: int) -> None:
     from decisions import selectors, services
     from decisions.models import DecisionRecord
-    from decisions.reference import ORDER_CARRIER
     from decisions.tables import DecisionTable, Row, from_jdm
     from opscore.actors import SYSTEM
+    from processes.orders.rules import ORDER_CARRIER
 
     rule_set = selectors.ruleset_by_slug(slug=ORDER_CARRIER)
     version = selectors.published_version(rule_set=rule_set)

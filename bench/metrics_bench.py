@@ -99,7 +99,7 @@ def load_tasks(count: int) -> None:
     from django.utils import timezone
 
     from approvals.models import ReviewTask, TaskNotification, TaskStatus
-    from workflows.models import Order
+    from processes.orders.models import Order
 
     started = time.perf_counter()
     TaskNotification.objects.all().delete()

@@ -69,7 +69,7 @@ def _ids() -> dict[str, int]:
     from django.contrib.auth.models import Group
     from django.contrib.contenttypes.models import ContentType
 
-    from workflows.models import Order
+    from processes.orders.models import Order
 
     return {
         "order_type": ContentType.objects.get_for_model(Order).pk,
@@ -87,7 +87,7 @@ def build(*, events: int, tasks: int) -> None:
     statements = [
         # Orders: the first `tasks` wait in review, then closed ones, then 2,000 left in
         # received for hours (stuck) and the rest completed.
-        f"""INSERT INTO workflows_order (id, correlation_key, context, version, created_at,
+        f"""INSERT INTO processes_order (id, correlation_key, context, version, created_at,
               updated_at, state)
             SELECT g, 'BENCH-' || g, '{{}}'::jsonb, 2, now() - (g % 720) * interval '1 hour',
               now() - (g % 600) * interval '1 minute',
@@ -95,7 +95,7 @@ def build(*, events: int, tasks: int) -> None:
                    WHEN g > {orders} - 2000 THEN 'received'
                    ELSE 'completed' END
             FROM generate_series(1, {orders}) g""",  # noqa: S608
-        """UPDATE workflows_order SET updated_at = now() - interval '3 hours'
+        """UPDATE processes_order SET updated_at = now() - interval '3 hours'
             WHERE state = 'received'""",
         # Open tasks: four in five in the reviewers' queue, the rest with managers; a tenth
         # overdue, a few due within the hour. Then closed tasks.
@@ -146,7 +146,7 @@ def build(*, events: int, tasks: int) -> None:
             took = time.perf_counter() - started
             print(f"  {sql.split()[2]:<24} {cursor.rowcount:>9,} rows in {took:6.1f} s")
         cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('workflows_order', 'id'), %s)", [orders]
+            "SELECT setval(pg_get_serial_sequence('processes_order', 'id'), %s)", [orders]
         )
     from django.contrib.auth.models import Group, Permission, User
     from django.utils import timezone

@@ -53,11 +53,12 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from audit.models import Event
     from integrations.models import ApiKey, BindingAction, EventType, Integration, TriggerBinding
-    from integrations.services import ORDER_RECEIVED_SCHEMA, Caller, create_api_key, ingest_event
+    from integrations.services import Caller, create_api_key, ingest_event
     from opscore.actors import Actor
     from privacy.sealing import PERSONAL_KEYWORD, SUBJECT_KEYWORD, reveal_many
     from privacy.services import erase_subject
-    from workflows.models import Order
+    from processes.orders.events import ORDER_RECEIVED_SCHEMA
+    from processes.orders.models import Order
 
     if Event.objects.exists():
         sys.exit("the audit log of this database is not empty; use a fresh database")

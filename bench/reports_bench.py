@@ -113,7 +113,7 @@ def _load(*, orders: int, now) -> int:
 
     from audit.services import append_event
     from opscore.actors import SYSTEM
-    from workflows.models import Order
+    from processes.orders.models import Order
 
     rng = random.Random(7)
     written = 0

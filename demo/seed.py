@@ -7,31 +7,28 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 
-from approvals.services import seed_reference_policies
-from decisions.services import seed_reference_rulesets
 from integrations.models import Integration, WebhookSecret, WebhookSource
-from integrations.services import (
-    ORDER_RECEIVED_SCHEMA,
-    new_webhook_secret,
-    seed_reference_event_types,
-)
+from integrations.services import new_webhook_secret
 from observability.alerts.seed import seed_default_alert_rules
 from opscore.actors import Actor
 from privacy import sealing
+from processes.invoices.models import Invoice
+from processes.orders.events import ORDER_RECEIVED_SCHEMA
+from processes.orders.models import Order
+from processes.seed import seed_every_workflow
 from workflows import services
-from workflows.models import Invoice, Order
 
 GROUP_PERMISSIONS = {
     "reviewers": [
-        "workflows.review_order",
-        "workflows.view_order",
+        "processes.review_order",
+        "processes.view_order",
         "approvals.work_reviewtask",
     ],
     "supervisors": [
-        "workflows.review_order",
-        "workflows.cancel_order",
-        "workflows.view_order",
-        "workflows.change_order",
+        "processes.review_order",
+        "processes.cancel_order",
+        "processes.view_order",
+        "processes.change_order",
         "workflows.view_execution",
         "workflows.change_execution",
         "audit.view_event",
@@ -40,22 +37,22 @@ GROUP_PERMISSIONS = {
         "approvals.change_escalationpolicy",
         # The reference invoice policies escalate to supervisors: an escalate-to group must be
         # able to decide the step it receives (four-eyes still keeps one person to one level).
-        "workflows.approve_invoice",
-        "workflows.finance_approve_invoice",
-        "workflows.view_invoice",
+        "processes.approve_invoice",
+        "processes.finance_approve_invoice",
+        "processes.view_invoice",
         # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
         "observability.view_reports",
         # The demo's mail sink: every mail it received, escalations to other groups included.
         "demo.read_all_mail",
     ],
     "managers": [
-        "workflows.approve_invoice",
-        "workflows.view_invoice",
+        "processes.approve_invoice",
+        "processes.view_invoice",
         "approvals.work_reviewtask",
     ],
     "finance": [
-        "workflows.finance_approve_invoice",
-        "workflows.view_invoice",
+        "processes.finance_approve_invoice",
+        "processes.view_invoice",
         "approvals.work_reviewtask",
     ],
     # A rule change goes draft -> review -> published by two people: an author writes and
@@ -186,7 +183,6 @@ def _permission(dotted: str) -> Permission:
 
 def _seed_demo_integrations() -> None:
     """A demo shop (mint its key with `create_api_key demo-shop`) and a signed carrier hook."""
-    seed_reference_event_types()
     Integration.objects.get_or_create(
         name="demo-shop", defaults={"description": "Demo shop sending order.received"}
     )
@@ -200,8 +196,7 @@ def _seed_demo_integrations() -> None:
 
 @transaction.atomic
 def seed_demo(*, password: str) -> SeedReport:
-    seed_reference_rulesets()
-    seed_reference_policies()
+    seed_every_workflow()
     for name, permissions in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(*(_permission(p) for p in permissions))

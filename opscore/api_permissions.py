@@ -17,7 +17,7 @@ from rest_framework import permissions
 
 
 def view_permission(model: type[Model]) -> str:
-    """Django's permission for viewing `model`, e.g. `workflows.view_order`."""
+    """Django's permission for viewing `model`, e.g. `processes.view_order`."""
     return f"{model._meta.app_label}.{get_permission_codename('view', model._meta)}"
 
 

@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "integrations",
     "observability",
     "privacy",
+    "processes",
     # The top layer: demo users and data, and the local mail sink (nothing imports it).
     "demo",
 ]

@@ -13,13 +13,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_migrate
 
 from audit.triggers import install_append_only_guards, remove_append_only_guards
 from integrations.carrier_sandbox import CarrierSandbox
+from processes.seed import seed_every_workflow
 
 BASE_DIR = Path(settings.BASE_DIR)
+
+
+def _reseed_after_flush(sender, **kwargs) -> None:
+    # A transactional test empties the database as it ends, then Django sends post_migrate:
+    # the reference data the migrations wrote once is put back for the tests that follow, as
+    # a freshly migrated database has it. Production never flushes; migrations seed it there.
+    seed_every_workflow()
+
+
+post_migrate.connect(
+    _reseed_after_flush, sender=apps.get_app_config("processes"), dispatch_uid="tests.reseed"
+)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import factory
 from django.contrib.auth.models import Group, Permission, User
 
 from opscore.actors import SYSTEM, Actor
+from processes.orders.models import Order
 from workflows import services
-from workflows.models import Order
 
 _order_numbers = itertools.count(1)
 
@@ -112,7 +112,7 @@ def reviewer(
     """A member of a review queue who works tasks, with the permission order review declares."""
     return user_with_perms(
         "approvals.work_reviewtask",
-        "workflows.review_order",
+        "processes.review_order",
         *perms,
         username=username,
         group=group,

@@ -20,11 +20,6 @@ from opscore.moments import moment
 from privacy import sealing
 from workflows import engine, registry, services
 from workflows.context_display import (
-    ADDRESS,
-    HIDDEN,
-    MOMENT,
-    MONEY,
-    WEIGHT,
     Section,
     Shown,
     render_business_context,
@@ -32,7 +27,7 @@ from workflows.context_display import (
     sort_expression,
 )
 from workflows.diagram_svg import state_diagram_svg
-from workflows.models import Execution, Invoice, Order, Timer
+from workflows.models import Execution, Timer
 from workflows.models.execution import ExecutionStatus
 from workflows.selectors import executions_for, path_taken
 
@@ -226,87 +221,6 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, HistoryReadOnlyAdmin):
                 self.message_user(request, str(error), messages.ERROR)
         if cancelled:
             self.message_user(request, f"Cancelled {cancelled} instance(s).", messages.SUCCESS)
-
-
-@admin.register(Order)
-class OrderAdmin(WorkflowInstanceAdmin):
-    context_sections = (
-        Section(
-            "Order",
-            (
-                Shown("input.order_id", "Order number"),
-                Shown("input.customer", "Customer", listed=True),
-                Shown("input.email", "Email"),
-                Shown("input.address", "Delivery address", kind=ADDRESS),
-                Shown("input.postcode", "Postcode"),
-                # order.received carries no currency: the reference shop sells in pounds.
-                Shown("input.value", "Order value", kind=MONEY, currency="GBP", listed=True),
-                Shown("input.weight_kg", "Weight", kind=WEIGHT, unit="kg", listed=True),
-            ),
-        ),
-        Section(
-            "Policy check",
-            (
-                Shown("policy.review_required", "Needs a review"),
-                Shown("policy.reasons", "Because"),
-                Shown("policy.decision_id", "", kind=HIDDEN),
-            ),
-        ),
-        Section(
-            "Review",
-            (
-                Shown("carrier_choice.carrier", "Carrier chosen by the reviewer"),
-                Shown("carrier_choice.by", "Chosen by"),
-                Shown("carrier_choice.reason", "Reason for the choice"),
-            ),
-        ),
-        Section(
-            "Shipment",
-            (
-                Shown("shipment.carrier", "Carrier"),
-                Shown("shipment.shipment_id", "Shipment"),
-                Shown("signals.confirm_delivery.input.tracking_number", "Tracking number"),
-                Shown("signals.confirm_delivery.input.signed_by", "Signed for by"),
-                Shown("signals.confirm_delivery.input.delivered_at", "Delivered", kind=MOMENT),
-            ),
-        ),
-    )
-
-
-@admin.register(Invoice)
-class InvoiceAdmin(WorkflowInstanceAdmin):
-    context_sections = (
-        Section(
-            "Invoice",
-            (
-                Shown("input.invoice_id", "Invoice number"),
-                Shown("input.supplier", "Supplier", listed=True),
-                Shown(
-                    "input.amount",
-                    "Amount",
-                    kind=MONEY,
-                    currency_path="input.currency",
-                    listed=True,
-                ),
-            ),
-        ),
-        Section(
-            "Approval",
-            (
-                Shown(
-                    "approval.tier",
-                    "Approvals needed",
-                    choices=(
-                        ("auto", "none: paid without a person"),
-                        ("manager", "a manager"),
-                        ("manager_and_finance", "a manager, then a finance director"),
-                    ),
-                ),
-                Shown("approval.decision_id", "", kind=HIDDEN),
-            ),
-        ),
-        Section("Payment", (Shown("payment.payment_id", "Payment reference"),)),
-    )
 
 
 @admin.register(Execution)

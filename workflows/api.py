@@ -151,7 +151,7 @@ class InstanceReadView(ReadByPermission):
 
 PERMISSION_403 = (
     "A session without the view permission of this workflow's model "
-    "(e.g. workflows.view_order), or an API key without instances:read."
+    "(e.g. processes.view_order), or an API key without instances:read."
 )
 EXECUTION_403 = (
     "A session without workflows.view_execution (or, with ?workflow=, that workflow's view "

@@ -5,7 +5,7 @@ Every change to a task is recorded in the event log through the engine, in the t
 that makes it; approving or rejecting drives the workflow with `engine.transition` in that
 same transaction, so a task is never decided without its instance moving on (or the reverse).
 One module per family: `opening`, `review_tasks`, `information_requests`, `four_eyes`, `sweeper`,
-`notification_delivery`, `seeding`.
+`notification_delivery`.
 """
 
 from approvals.services.errors import (
@@ -38,7 +38,6 @@ from approvals.services.review_tasks import (
     reject_task,
     release_task,
 )
-from approvals.services.seeding import seed_reference_policies
 from approvals.services.sweeper import DeadlineSweepReport, sweep_review_deadlines
 
 __all__ = [
@@ -69,6 +68,5 @@ __all__ = [
     "reject_task",
     "release_task",
     "request_information",
-    "seed_reference_policies",
     "sweep_review_deadlines",
 ]

@@ -1,7 +1,7 @@
 """Decision-layer use cases: author, review, publish, retire and roll back rule sets; decide
 (evaluate and record); backtest a version against past decisions; record overrides.
 
-One module per family: `lifecycle`, `deciding`, `backtest`, `overrides`, `seeding`.
+One module per family: `lifecycle`, `deciding`, `backtest`, `overrides`.
 """
 
 from decisions.services._permissions import (
@@ -35,7 +35,6 @@ from decisions.services.lifecycle import (
     version_authors,
 )
 from decisions.services.overrides import record_override
-from decisions.services.seeding import seed_reference_rulesets
 
 __all__ = [
     "AUTHOR_PERMISSION",
@@ -59,7 +58,6 @@ __all__ = [
     "rollback_ruleset",
     "run_backtest",
     "save_draft_table",
-    "seed_reference_rulesets",
     "submit_for_review",
     "version_authors",
 ]

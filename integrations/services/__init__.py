@@ -3,8 +3,7 @@
 API calls, signed webhooks, schedule ticks, the admin's manual start and re-delivery all end in
 `ingest_event`: validate, dedupe, store and route in one transaction with the engine call, or
 refuse with a problem and record the refusal after that transaction rolled back. One module per
-family: `ingestion`, `batch`, `rejections`, `webhooks`, `api_keys`, `manual`, `schedules`,
-`seeding`.
+family: `ingestion`, `batch`, `rejections`, `webhooks`, `api_keys`, `manual`, `schedules`.
 """
 
 from integrations.services._inbound_request import BODY_EXCERPT_BYTES, IDEMPOTENCY_KEY_MAX
@@ -38,12 +37,6 @@ from integrations.services.schedules import (
     sync_schedule,
     validate_cron,
 )
-from integrations.services.seeding import (
-    ORDER_RECEIVED_SCHEMA,
-    REFERENCE_EVENT_TYPES,
-    SHIPMENT_DELIVERED_SCHEMA,
-    seed_reference_event_types,
-)
 from integrations.services.webhooks import add_webhook_secret, ingest_webhook, new_webhook_secret
 
 __all__ = [
@@ -52,12 +45,9 @@ __all__ = [
     "FIRE_SCHEDULE_JOB",
     "IDEMPOTENCY_KEY_MAX",
     "MANUAL_START_PERMISSION",
-    "ORDER_RECEIVED_SCHEMA",
     "PURGE_BATCH",
     "REDELIVER_PERMISSION",
-    "REFERENCE_EVENT_TYPES",
     "SEND_EVENT_PERMISSION",
-    "SHIPMENT_DELIVERED_SCHEMA",
     "BatchResult",
     "Caller",
     "IngestResult",
@@ -80,7 +70,6 @@ __all__ = [
     "revoke_api_key",
     "rotate_api_key",
     "schedule_fields",
-    "seed_reference_event_types",
     "start_manually",
     "sync_schedule",
     "validate_cron",

@@ -6,8 +6,8 @@ from approvals import selectors
 from approvals.models import TaskStatus
 from approvals.services import approve_task
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 

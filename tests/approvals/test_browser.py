@@ -19,8 +19,8 @@ from playwright.sync_api import expect
 from approvals import selectors
 from approvals.models import TaskStatus
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer, user_with_perms
-from workflows.models import OrderState
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "artifacts"
@@ -85,7 +85,7 @@ def _open_my_tasks(page) -> None:
 @pytest.mark.browser
 def test_a_reviewer_claims_and_approves_an_order_in_the_browser(live_server, live_db, browser_page):
     requester = user_with_perms(username="rick")
-    rita = reviewer("rita", perms=("workflows.view_order",))
+    rita = reviewer("rita", perms=("processes.view_order",))
     order = order_in_review(actor=Actor.for_user(requester), value=2400)
     task = selectors.active_task_for(instance=order)
     page = browser_page
@@ -118,7 +118,7 @@ def test_a_reviewer_claims_and_approves_an_order_in_the_browser(live_server, liv
     expect(page.locator("ul.messagelist")).to_contain_text("Approved 1 task(s).")
     expect(page.locator("p.paginator")).to_contain_text("0 my tasks")
 
-    page.goto(f"{live_server.url}/admin/workflows/order/{order.pk}/change/")
+    page.goto(f"{live_server.url}/admin/processes/order/{order.pk}/change/")
     expect(page.locator("div.field-state")).to_contain_text("Dispatching")
     order.refresh_from_db()
     task.refresh_from_db()

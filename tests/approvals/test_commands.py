@@ -6,9 +6,9 @@ from django.core.management import CommandError, call_command
 from approvals import selectors
 from audit.models import Event
 from audit.selectors import instance_timeline
+from processes.invoices.models import InvoiceState
 from tests.factories import reviewer, start_invoice
 from tests.workflows.drain import drain_executions
-from workflows.models import InvoiceState
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def large_invoice():
     """An invoice needing a manager and then a finance director."""
-    reviewer("mona", group="managers", perms=("workflows.approve_invoice",))
-    reviewer("fred", group="finance", perms=("workflows.finance_approve_invoice",))
+    reviewer("mona", group="managers", perms=("processes.approve_invoice",))
+    reviewer("fred", group="finance", perms=("processes.finance_approve_invoice",))
     invoice = start_invoice(amount=18500)
     drain_executions()
     invoice.refresh_from_db()
@@ -78,8 +78,8 @@ def test_break_glass_acts_for_someone_else_and_is_recorded(monkeypatch, large_in
 
 
 def test_break_glass_does_not_lift_four_eyes(monkeypatch, large_invoice):
-    reviewer("bea", group="managers", perms=("workflows.approve_invoice",))
-    both = reviewer("bea", group="finance", perms=("workflows.finance_approve_invoice",))
+    reviewer("bea", group="managers", perms=("processes.approve_invoice",))
+    both = reviewer("bea", group="finance", perms=("processes.finance_approve_invoice",))
     _as_os_user(monkeypatch, "ops")
     _decide(large_invoice, both.username, "--break-glass", "cover")
     before = _snapshot(large_invoice)

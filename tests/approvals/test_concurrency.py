@@ -9,8 +9,8 @@ from approvals import selectors
 from approvals.models import TaskStatus
 from approvals.services import TaskConflict, approve_task
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer
-from workflows.models import OrderState
 
 
 @pytest.mark.postgres

@@ -11,8 +11,8 @@ from approvals.business_hours import add_business_time
 from approvals.models import EscalationPolicy, ReviewTask, TaskNotification, TaskStatus
 from approvals.services import sweep_review_deadlines
 from audit.selectors import instance_timeline
+from processes.orders.models import OrderState
 from tests.factories import UserFactory, order_in_review, reviewer
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +171,7 @@ def test_a_cancelled_order_cancels_its_task_and_nothing_escalates(smtp):
     from workflows import services
 
     _member("sue", "supervisors")
-    boss = user_with_perms("workflows.cancel_order")
+    boss = user_with_perms("processes.cancel_order")
     with time_machine.travel(START, tick=False):
         order = order_in_review()
         services.cancel_workflow(instance=order, actor=Actor.for_user(boss), reason="duplicate")

@@ -22,8 +22,8 @@ from approvals.services import (
 )
 from audit.models import Event
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer, user_with_perms
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_a_policy_escalating_to_a_group_that_cannot_decide_is_refused():
     with pytest.raises(ValidationError, match="review_order"):
         policy.full_clean()
 
-    deciders = _grant("deciders", "approvals.work_reviewtask", "workflows.review_order")
+    deciders = _grant("deciders", "approvals.work_reviewtask", "processes.review_order")
     policy.escalate_to = deciders
     policy.full_clean()
     policy.further_levels = [{"after_minutes": 30, "escalate_to": "idlers"}]
@@ -153,7 +153,7 @@ def _stranded_claim():
     holder = reviewer("hal")
     claim_task(task=task, actor=Actor.for_user(holder))
     holder.user_permissions.remove(
-        Permission.objects.get(content_type__app_label="workflows", codename="review_order")
+        Permission.objects.get(content_type__app_label="processes", codename="review_order")
     )
     return order, ReviewTask.objects.get(pk=task.pk)
 
@@ -191,7 +191,7 @@ def test_a_claim_by_someone_who_can_decide_still_blocks_others():
 def test_an_outsider_cannot_release_a_stranded_claim():
     _, task = _stranded_claim()
     outsider = user_with_perms(
-        "approvals.work_reviewtask", "workflows.review_order", username="oz", group="elsewhere"
+        "approvals.work_reviewtask", "processes.review_order", username="oz", group="elsewhere"
     )
     with pytest.raises(TaskError):
         release_task(task=task, actor=Actor.for_user(outsider))

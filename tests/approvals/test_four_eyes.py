@@ -15,8 +15,8 @@ from approvals.services import (
     reject_task,
 )
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 

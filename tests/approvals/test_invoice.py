@@ -8,19 +8,19 @@ from approvals import selectors
 from approvals.services import SelfApprovalRefused, approve_task, reject_task
 from decisions.selectors import latest_decision_for
 from opscore.actors import Actor
+from processes.invoices.models import InvoiceState
 from tests.factories import reviewer, start_invoice
 from tests.workflows.drain import drain_executions
-from workflows.models import InvoiceState
 
 pytestmark = pytest.mark.django_db
 
 
 def _manager(name: str):
-    return reviewer(name, group="managers", perms=("workflows.approve_invoice",))
+    return reviewer(name, group="managers", perms=("processes.approve_invoice",))
 
 
 def _director(name: str):
-    return reviewer(name, group="finance", perms=("workflows.finance_approve_invoice",))
+    return reviewer(name, group="finance", perms=("processes.finance_approve_invoice",))
 
 
 def _state(invoice) -> str:
@@ -59,7 +59,7 @@ def test_a_large_invoice_needs_a_manager_and_a_different_finance_director(paymen
     both = reviewer(
         "bea",
         group="managers",
-        perms=("workflows.approve_invoice", "workflows.finance_approve_invoice"),
+        perms=("processes.approve_invoice", "processes.finance_approve_invoice"),
     )
     both.groups.add(Group.objects.get(name="finance"))
     fay = _director("fay")

@@ -28,7 +28,7 @@ def invoice_for_manager():
 def people():
     return {
         "rita": reviewer("rita"),
-        "mia": reviewer("mia", group="managers", perms=("workflows.approve_invoice",)),
+        "mia": reviewer("mia", group="managers", perms=("processes.approve_invoice",)),
         "sue": user_with_perms("approvals.work_reviewtask", username="sue", group="supervisors"),
     }
 

@@ -18,10 +18,10 @@ from approvals.services import (
 from audit.models import Event
 from audit.selectors import instance_timeline
 from opscore.actors import SYSTEM, Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer, start_order, user_with_perms
 from tests.workflows.drain import drain_executions
 from workflows import engine
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ def test_release_returns_the_task_to_the_queue_and_only_the_holder_or_a_supervis
 
 def test_reassign_hands_the_task_to_another_queue_member_only():
     rita, tom = reviewer("rita"), reviewer("tom")
-    outsider = user_with_perms("workflows.review_order", username="olga", group="finance")
+    outsider = user_with_perms("processes.review_order", username="olga", group="finance")
     order = order_in_review()
     claim_task(task=_task(order), actor=Actor.for_user(rita))
     with pytest.raises(NotInQueue):
@@ -128,7 +128,7 @@ def test_reassign_hands_the_task_to_another_queue_member_only():
 
 
 def test_people_outside_the_queue_cannot_work_its_tasks():
-    outsider = user_with_perms("workflows.review_order", username="olga", group="finance")
+    outsider = user_with_perms("processes.review_order", username="olga", group="finance")
     order = order_in_review()
     with pytest.raises(NotInQueue, match="not in the 'reviewers' queue"):
         claim_task(task=_task(order), actor=Actor.for_user(outsider))

@@ -18,9 +18,9 @@ from approvals.models import ReviewTask, TaskStatus
 from approvals.services import approve_task, claim_task, sweep_review_deadlines
 from audit.models import Event
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import order_in_review, reviewer, start_invoice, user_with_perms
 from tests.workflows.drain import drain_executions
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.django_db
 
@@ -56,14 +56,14 @@ def _messages(response) -> str:
 
 @pytest.fixture
 def waiting():
-    requester = user_with_perms("workflows.view_order", username="rick")
+    requester = user_with_perms("processes.view_order", username="rick")
     order = order_in_review(actor=Actor.for_user(requester), value=2400)
     return order, selectors.active_task_for(instance=order)
 
 
 def test_a_reviewer_approves_with_one_click_and_sees_where_the_order_went(waiting):
     order, task = waiting
-    rita = reviewer("rita", perms=("workflows.view_order",))
+    rita = reviewer("rita", perms=("processes.view_order",))
     client = Client(enforce_csrf_checks=True)
     client.force_login(rita)
     page = _task_page(client, task)
@@ -86,7 +86,7 @@ def test_a_reviewer_approves_with_one_click_and_sees_where_the_order_went(waitin
     assert f"{order} approved; now Dispatching: dispatch.execute is scheduled." in re.sub(
         "<[^>]+>", "", said
     )
-    assert reverse("admin:workflows_order_change", args=[order.pk]) in said
+    assert reverse("admin:processes_order_change", args=[order.pk]) in said
     page = response.content.decode()
     assert "approved (approve) by rita" in page.lower()
     assert 'id="task-approve"' not in page  # decided: nothing left to press
@@ -191,7 +191,7 @@ def test_a_supervisor_who_may_read_but_not_decide_sees_no_buttons(client, waitin
 def test_a_supervisor_who_may_decide_approves_an_escalated_task(client, waiting):
     order, task = waiting
     boss = user_with_perms(
-        "approvals.work_reviewtask", "workflows.review_order", username="boss", group="supervisors"
+        "approvals.work_reviewtask", "processes.review_order", username="boss", group="supervisors"
     )
     with time_machine.travel(task.due_at + timedelta(seconds=1), tick=False):
         sweep_review_deadlines()
@@ -204,7 +204,7 @@ def test_a_supervisor_who_may_decide_approves_an_escalated_task(client, waiting)
 
 def test_view_only_staff_have_no_task_page_to_press_anything_on(client, waiting):
     order, task = waiting
-    viewer = user_with_perms("workflows.view_order", username="vic")
+    viewer = user_with_perms("processes.view_order", username="vic")
     client.force_login(viewer)
     events = Event.objects.count()
     assert client.get(reverse("admin:approvals_reviewtask_change", args=[task.pk])).status_code == (
@@ -230,7 +230,7 @@ def test_the_second_invoice_level_offers_no_approval_to_the_first_approver(clien
     both = reviewer(
         "bea",
         group="managers",
-        perms=("workflows.approve_invoice", "workflows.finance_approve_invoice"),
+        perms=("processes.approve_invoice", "processes.finance_approve_invoice"),
     )
     both.groups.add(Group.objects.get_or_create(name="finance")[0])
     invoice = start_invoice(amount=25_000)
@@ -260,7 +260,7 @@ def test_every_link_on_a_reviewers_task_page_opens(client, waiting):
     page = _task_page(client, task)
     links = set(re.findall(r'href="(/admin/[^"#]*)"', page))
     assert links
-    assert reverse("admin:workflows_order_change", args=[task.instance_id]) not in links
+    assert reverse("admin:processes_order_change", args=[task.instance_id]) not in links
     for link in links:
         if "/logout/" in link:
             continue

@@ -26,7 +26,6 @@ from audit.models import Event
 from decisions import services as decision_services
 from decisions.errors import LifecycleError
 from decisions.models import RuleSet, VersionStatus
-from decisions.reference import ORDER_CARRIER
 from decisions.tables import from_jdm
 from demo.seed import GROUP_PERMISSIONS
 from integrations.models import (
@@ -39,6 +38,7 @@ from integrations.models import (
     WebhookSource,
 )
 from opscore.actors import Actor
+from processes.orders.rules import ORDER_CARRIER
 from tests.decisions.test_admin import table_post
 from tests.factories import UserFactory, user_with_perms
 
@@ -641,8 +641,8 @@ def test_a_membership_and_staff_flag_changed_in_one_save_is_one_event_with_both_
 def test_a_group_given_a_permission_is_one_event_with_the_permission_sets():
     group_admin = logged_in(user_with_perms("auth.view_group", "auth.change_group", username="gus"))
     group = Group.objects.create(name="dispatch")
-    view_order = Permission.objects.get(content_type__app_label="workflows", codename="view_order")
-    cancel = Permission.objects.get(content_type__app_label="workflows", codename="cancel_order")
+    view_order = Permission.objects.get(content_type__app_label="processes", codename="view_order")
+    cancel = Permission.objects.get(content_type__app_label="processes", codename="cancel_order")
     group.permissions.add(view_order)
 
     recording = Recording()
@@ -653,15 +653,15 @@ def test_a_group_given_a_permission_is_one_event_with_the_permission_sets():
     assert response.status_code == 302
     event = recording.one("config.group.changed", actor="gus")
     assert before_after(event, "permissions") == (
-        ["workflows.view_order"],
-        ["workflows.cancel_order", "workflows.view_order"],
+        ["processes.view_order"],
+        ["processes.cancel_order", "processes.view_order"],
     )
 
 
 def test_direct_permissions_and_deactivation_are_one_event():
     account_admin = superuser_client("ada")
     target = UserFactory(username="tom")
-    view_order = Permission.objects.get(content_type__app_label="workflows", codename="view_order")
+    view_order = Permission.objects.get(content_type__app_label="processes", codename="view_order")
     recording = Recording()
     response = account_admin.post(
         reverse("admin:auth_user_change", args=[target.pk]),
@@ -669,7 +669,7 @@ def test_direct_permissions_and_deactivation_are_one_event():
     )
     assert response.status_code == 302
     event = recording.one("config.user.changed", actor="ada")
-    assert before_after(event, "user_permissions") == ([], ["workflows.view_order"])
+    assert before_after(event, "user_permissions") == ([], ["processes.view_order"])
     assert before_after(event, "is_active") == (True, False)
 
 

@@ -176,7 +176,7 @@ REFUSED_TO_RUNTIME = [
     ("DELETE FROM audit_event WHERE seq > 1", "permission denied"),
     ("TRUNCATE audit_event", "permission denied"),
     ("DELETE FROM audit_chain_head", "permission denied"),
-    ("ALTER TABLE workflows_order DISABLE TRIGGER ALL", "must be owner"),
+    ("ALTER TABLE processes_order DISABLE TRIGGER ALL", "must be owner"),
     ("CREATE TABLE shadow_event (seq bigint)", "permission denied for schema public"),
 ]
 

@@ -1,8 +1,8 @@
 import pytest
 
 from decisions.models import RuleSet
-from decisions.reference import ORDER_CARRIER, ORDER_POLICY
 from opscore.actors import Actor
+from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
 from tests.factories import user_with_perms
 
 

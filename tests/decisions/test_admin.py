@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from decisions import selectors, services
 from decisions.models import VersionStatus
-from decisions.reference import ORDER_CARRIER
 from decisions.tables import DecisionTable, from_jdm
 from opscore.actors import Actor
+from processes.orders.rules import ORDER_CARRIER
 from tests.factories import start_order
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ def client(db) -> APIClient:
     api = APIClient()
     api.force_authenticate(
         user_with_perms(
-            "decisions.view_ruleset", "decisions.view_decisionrecord", "workflows.view_order"
+            "decisions.view_ruleset", "decisions.view_decisionrecord", "processes.view_order"
         )
     )
     return api
@@ -87,7 +87,7 @@ def test_decision_records_can_be_listed_and_read(client, carrier_rules):
     detail = client.get(f"/api/v1/decisions/records/{record.pk}").json()
     assert detail["outputs"] == {"carrier": "southexpress"}
     assert detail["matched_rules"][0]["id"] == "south"
-    assert detail["instance_type"] == "workflows.order"
+    assert detail["instance_type"] == "processes.order"
     assert detail["instance_id"] == order.pk
     assert detail["version"] == 1
 

@@ -1,10 +1,11 @@
 import pytest
 
 from decisions import selectors, services
-from decisions.reference import ORDER_CARRIER, ORDER_POLICY
+from processes.orders.models import OrderState
+from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
 from tests.factories import start_order
 from tests.workflows.drain import drain_executions
-from workflows.models import Execution, OrderState
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ def test_a_reviewers_carrier_choice_is_used_and_counted_as_an_override(carrier):
     from tests.factories import user_with_perms
 
     reviewer = user_with_perms(
-        "approvals.work_reviewtask", "workflows.review_order", username="rita", group="reviewers"
+        "approvals.work_reviewtask", "processes.review_order", username="rita", group="reviewers"
     )
     order = start_order(value=5000, weight_kg=2, postcode="AB1 2CD")
     drain_executions()

@@ -2,8 +2,8 @@ import pytest
 
 from decisions import selectors, services
 from decisions.errors import DecisionError
-from decisions.reference import ORDER_CARRIER
 from opscore.actors import Actor
+from processes.orders.rules import ORDER_CARRIER
 from tests.factories import start_order, user_with_perms
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ def _decided_order(weight_kg: float, area: str):
 
 
 def test_override_rate_is_computed_per_rule_set_and_per_rule(carrier_rules):
-    reviewer = Actor.for_user(user_with_perms("workflows.review_order"))
+    reviewer = Actor.for_user(user_with_perms("processes.review_order"))
     north = [_decided_order(2, "AB") for _ in range(4)]
     south = [_decided_order(2, "SW") for _ in range(6)]
     freight = [_decided_order(30, "SW") for _ in range(2)]

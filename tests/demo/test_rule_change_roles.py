@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from decisions import selectors, services
 from decisions.models import RuleSet, RuleSetVersion, VersionStatus
-from decisions.reference import ORDER_CARRIER
 from decisions.tables import from_jdm
+from processes.orders.rules import ORDER_CARRIER
 from tests.decisions.test_admin import table_post
 
 pytestmark = pytest.mark.django_db

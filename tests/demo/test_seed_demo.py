@@ -3,7 +3,8 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from audit.models import Event
-from workflows.models import Invoice, Order
+from processes.invoices.models import Invoice
+from processes.orders.models import Order
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +28,9 @@ def test_seed_demo_can_run_twice_without_duplicating(capsys):
     assert again == first
     assert "0 user(s), 0 order(s) and 0 invoice(s) created" in capsys.readouterr().out
     assert User.objects.get(username="admin").check_password("pw-for-tests-123")
-    assert User.objects.get(username="reviewer").has_perm("workflows.review_order")
+    assert User.objects.get(username="reviewer").has_perm("processes.review_order")
     assert User.objects.get(username="reviewer").has_perm("approvals.work_reviewtask")
-    assert User.objects.get(username="director").has_perm("workflows.finance_approve_invoice")
+    assert User.objects.get(username="director").has_perm("processes.finance_approve_invoice")
 
 
 def test_every_demo_user_reads_their_mail_and_a_supervisor_reads_all_of_it():

@@ -9,8 +9,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from integrations.models import ApiKey, Channel, EventType, InboundEvent, Integration, Rejection
+from processes.orders.models import Order
 from tests.factories import order_context, user_with_perms
-from workflows.models import Order
 
 pytestmark = pytest.mark.django_db
 

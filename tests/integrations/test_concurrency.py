@@ -11,9 +11,9 @@ from django.db import connection, transaction
 
 from audit.models import ChainHead, Event
 from integrations.models import InboundEvent
+from processes.orders.models import Order
 from tests.conftest import wait_until
 from tests.factories import api_key, order_received_event, start_order
-from workflows.models import Order
 
 pytestmark = [
     pytest.mark.postgres,

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 from audit.models import Event
 from integrations.models import InboundEvent, Rejection
 from privacy.sealing import reveal
+from processes.orders.models import Order
 from tests.factories import api_key, order_received_event, start_order
-from workflows.models import Execution, Order
+from workflows.models import Execution
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from standardwebhooks.webhooks import Webhook
 
 from audit.models import Event
 from integrations.models import InboundEvent, Rejection, WebhookSecret
+from processes.orders.models import Order
 from tests.factories import order_context, webhook_source
-from workflows.models import Order
 
 pytestmark = pytest.mark.django_db
 

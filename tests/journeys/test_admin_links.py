@@ -29,9 +29,9 @@ from approvals import services as approvals
 from approvals.models import ReviewTask
 from decisions import services as decisions
 from decisions.models import RuleSet
-from decisions.reference import ORDER_CARRIER
 from demo.seed import USERS
 from opscore.actors import Actor
+from processes.orders.rules import ORDER_CARRIER
 from tests.journeys.conftest import DEMO_PASSWORD, worker_round
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +87,7 @@ def _same_origin_path(href: str, *, page_url: str) -> str | None:
 
 
 def _shape(path: str) -> str:
-    """/admin/workflows/order/12/change/?o=2 -> /admin/workflows/order/#/change/?"""
+    """/admin/processes/order/12/change/?o=2 -> /admin/processes/order/#/change/?"""
     route, query_mark, _ = path.partition("?")
     return "/".join("#" if part.isdigit() else part for part in route.split("/")) + query_mark
 
@@ -201,7 +201,7 @@ def test_every_admin_link_every_demo_user_sees_opens(day_of_work):
 
 def test_a_history_page_links_no_user_page_the_viewer_may_not_open(demo_day):
     order = _task("DEMO-0003").instance
-    links = _links_on(_logged_in("reviewer"), f"/admin/workflows/order/{order.pk}/history/")
+    links = _links_on(_logged_in("reviewer"), f"/admin/processes/order/{order.pk}/history/")
     assert [href for href in links if USER_PAGE.search(href)] == []
 
 

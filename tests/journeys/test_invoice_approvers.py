@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from approvals.models import ReviewTask, TaskStatus
 from audit.models import Event
+from processes.invoices.models import Invoice, InvoiceState
 from tests.journeys.conftest import log_in, screenshot, worker_round
-from workflows.models import Invoice, InvoiceState
 
 pytestmark = pytest.mark.browser
 

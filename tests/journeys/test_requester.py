@@ -12,9 +12,9 @@ from approvals.models import ReviewTask
 from approvals.services import deliver_notifications
 from audit.models import Event
 from demo.models import ReceivedMail
+from processes.orders.models import Order, OrderState
 from tests.conftest import wait_until
 from tests.journeys.conftest import log_in, screenshot
-from workflows.models import Order, OrderState
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from approvals.models import ReviewTask, TaskStatus
 from audit.models import Event
+from processes.orders.models import Order, OrderState
 from tests.journeys.conftest import log_in, screenshot, worker_round
-from workflows.models import Order, OrderState
 
 pytestmark = pytest.mark.browser
 

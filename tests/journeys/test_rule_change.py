@@ -10,11 +10,11 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from decisions.models import DecisionRecord, RuleSetVersion, VersionStatus
-from decisions.reference import ORDER_POLICY
 from opscore.actors import Actor
+from processes.orders.models import OrderState
+from processes.orders.rules import ORDER_POLICY
 from tests.factories import start_order
 from tests.journeys.conftest import log_in, screenshot, worker_round
-from workflows.models import OrderState
 
 pytestmark = pytest.mark.browser
 

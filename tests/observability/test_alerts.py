@@ -122,7 +122,7 @@ def _dead_letter(state: dict, clock=None) -> None:
 
 
 def _supervisor():
-    return user_with_perms("workflows.cancel_order", "workflows.view_order")
+    return user_with_perms("processes.cancel_order", "processes.view_order")
 
 
 def _overdue_task(state: dict, clock) -> None:

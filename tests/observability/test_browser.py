@@ -50,14 +50,14 @@ def test_the_overview_as_a_supervisor_and_as_an_operator(live_server, live_db, b
     open_alert("dispatch dead letters")
     user_with_perms(
         "approvals.work_reviewtask",
-        "workflows.review_order",
-        "workflows.view_order",
+        "processes.review_order",
+        "processes.view_order",
         username="sue",
         group="supervisors",
     )
     user_with_perms(
         "workflows.view_execution",
-        "workflows.view_order",
+        "processes.view_order",
         "observability.view_alert",
         "observability.view_alertrule",
         username="otto",

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from approvals.models import ReviewTask
 from observability.models import Alert, AlertKind, AlertRule
+from processes.orders.models import Order
 from tests.factories import order_in_review, reviewer, start_order, user_with_perms
-from workflows.models import Execution, Order
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,8 @@ def supervisor():
     # The reference policy escalates order reviews to supervisors: their team's queue.
     return user_with_perms(
         "approvals.work_reviewtask",
-        "workflows.review_order",
-        "workflows.view_order",
+        "processes.review_order",
+        "processes.view_order",
         username="sue",
         group="supervisors",
     )
@@ -40,7 +41,7 @@ def supervisor():
 def operator():
     return user_with_perms(
         "workflows.view_execution",
-        "workflows.view_order",
+        "processes.view_order",
         "observability.view_alert",
         "observability.view_alertrule",
         username="otto",
@@ -148,7 +149,7 @@ def test_view_only_staff_see_the_charts_and_no_team_or_operations_data(client):
     order_in_review()
     dead_letter(start_order())
     open_alert()
-    viewer = user_with_perms("workflows.view_order", username="vera")
+    viewer = user_with_perms("processes.view_order", username="vera")
 
     html = _page(client, viewer)
 
@@ -182,8 +183,8 @@ def _queries(client, user) -> int:
 def test_the_page_costs_the_same_number_of_queries_whatever_the_data(client):
     boss = user_with_perms(
         "approvals.work_reviewtask",
-        "workflows.review_order",
-        "workflows.view_order",
+        "processes.review_order",
+        "processes.view_order",
         "workflows.view_execution",
         "observability.view_alert",
         "observability.view_alertrule",
@@ -231,5 +232,5 @@ def test_ended_days_come_from_the_log_once_and_the_current_day_stays_live(client
 def test_alert_rule_readers_find_the_system_map_from_the_start_page(client):
     html = _page(client, user_with_perms("observability.view_alertrule", username="ada"))
     assert f'href="{reverse("observability_system_map")}"' in html
-    html = _page(client, user_with_perms("workflows.view_order", username="vic"))
+    html = _page(client, user_with_perms("processes.view_order", username="vic"))
     assert reverse("observability_system_map") not in html

@@ -12,7 +12,6 @@ from django.core.management import call_command
 
 from approvals import selectors as task_selectors
 from approvals.services import sweep_review_deadlines
-from decisions.reference import ORDER_CARRIER
 from decisions.services import decide, record_override
 from integrations.models import Channel
 from integrations.services import record_rejection
@@ -25,6 +24,7 @@ from observability.patterns import (
 from observability.reports import Window
 from opscore.actors import Actor
 from opscore.api_errors import Problem
+from processes.orders.rules import ORDER_CARRIER
 from tests.factories import order_in_review, start_order, user_with_perms
 from tests.workflows.drain import drain_executions
 

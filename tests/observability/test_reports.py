@@ -19,12 +19,12 @@ from rest_framework.test import APIClient
 from approvals import selectors as task_selectors
 from approvals.services import approve_task, reject_task
 from audit.models import Event
-from decisions.reference import ORDER_CARRIER
 from decisions.services import decide, record_override
 from demo.seed import GROUP_PERMISSIONS
 from observability.reports import Window, run_report
 from observability.reports.percentiles import percentile
 from opscore.actors import SYSTEM, Actor
+from processes.orders.rules import ORDER_CARRIER
 from tests.factories import (
     api_key,
     order_in_review,
@@ -346,7 +346,7 @@ def test_report_pages_show_to_a_supervisor_with_the_permission_and_download_as_c
 
 
 def test_report_pages_refuse_view_only_staff_without_the_permission(known_orders, client):
-    viewer = user_with_perms("audit.view_event", "workflows.view_order", username="vic")
+    viewer = user_with_perms("audit.view_event", "processes.view_order", username="vic")
     client.force_login(viewer)
     events_before = Event.objects.count()
 

@@ -166,7 +166,7 @@ def test_the_admin_pages_show_the_map_and_live_counts_to_alert_readers(client, c
 
 
 def test_staff_who_may_not_read_alert_rules_are_refused(client):
-    client.force_login(user_with_perms("workflows.view_order"))
+    client.force_login(user_with_perms("processes.view_order"))
     assert client.get(reverse("observability_system_map")).status_code == 403
     assert (
         client.get(reverse("observability_system_map_workflow", args=["order"])).status_code == 403

@@ -32,7 +32,7 @@ def test_a_publisher_reads_a_decision_with_its_order_named_not_linked(client):
     order = start_order(value=5000)
     drain_executions()
     record = DecisionRecord.objects.get(instance_id=order.pk, step="policy.check")
-    order_url = reverse("admin:workflows_order_change", args=[order.pk])
+    order_url = reverse("admin:processes_order_change", args=[order.pk])
     record_url = reverse("admin:decisions_decisionrecord_change", args=[record.pk])
 
     publisher = user_with_perms("decisions.view_decisionrecord", "decisions.view_ruleset")
@@ -42,7 +42,7 @@ def test_a_publisher_reads_a_decision_with_its_order_named_not_linked(client):
     assert order_url not in page
     _every_link_opens(client, page)
 
-    supervisor = user_with_perms("decisions.view_decisionrecord", "workflows.view_order")
+    supervisor = user_with_perms("decisions.view_decisionrecord", "processes.view_order")
     client.force_login(supervisor)
     page = client.get(record_url).content.decode()
     assert f"<a href='{order_url}'>order #{order.pk}</a>" in page
@@ -62,7 +62,7 @@ def test_an_inbound_event_links_its_instance_only_for_who_may_open_it(client):
     assert answer.status_code in (201, 202), answer.content
     event = InboundEvent.objects.get()
     event_url = reverse("admin:integrations_inboundevent_change", args=[event.pk])
-    order_url = reverse("admin:workflows_order_change", args=[event.instance_id])
+    order_url = reverse("admin:processes_order_change", args=[event.instance_id])
 
     integrator = user_with_perms("integrations.view_inboundevent")
     client.force_login(integrator)
@@ -71,5 +71,5 @@ def test_an_inbound_event_links_its_instance_only_for_who_may_open_it(client):
     assert order_url not in page
     _every_link_opens(client, page)
 
-    client.force_login(user_with_perms("integrations.view_inboundevent", "workflows.view_order"))
+    client.force_login(user_with_perms("integrations.view_inboundevent", "processes.view_order"))
     assert order_url in client.get(event_url).content.decode()

@@ -13,10 +13,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from opscore import logging_config, request_context
+from processes.orders.models import Order, OrderState
 from tests.conftest import wait_until
 from tests.factories import api_key, order_received_event, user_with_perms
 from workflows import services
-from workflows.models import Execution, Order, OrderState
+from workflows.models import Execution
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 

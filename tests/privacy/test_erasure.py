@@ -11,13 +11,14 @@ from django.urls import reverse
 
 from approvals.models import ReviewTask
 from audit.models import Event
-from decisions.services import seed_reference_rulesets
 from integrations.models import InboundEvent, Rejection
 from privacy.models import Subject
 from privacy.sealing import ERASED
+from processes.orders.models import Order
+from processes.seed import seed_every_workflow
 from tests.factories import api_key, user_with_perms
 from workflows import engine
-from workflows.models import Execution, Order
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def post_order(client: Client, key: str, order_id: str, person: dict, **override
 
 @pytest.fixture
 def world():
-    seed_reference_rulesets()
+    seed_every_workflow()
     key = api_key()
     client = Client()
     for order_id, person in (("ER-JANE", JANE), ("ER-BOB", BOB)):
@@ -85,12 +86,12 @@ def world():
         "bob": Order.objects.get(correlation_key="ER-BOB"),
         "reviewer": user_with_perms(
             "approvals.work_reviewtask",
-            "workflows.review_order",
-            "workflows.view_order",
+            "processes.review_order",
+            "processes.view_order",
             group="reviewers",
         ),
         "viewer": user_with_perms(
-            "workflows.view_order",
+            "processes.view_order",
             "workflows.view_execution",
             "audit.view_event",
             "integrations.view_inboundevent",
@@ -110,12 +111,12 @@ def pages(world, order) -> dict[str, str]:
     headers = {"HTTP_AUTHORIZATION": f"Api-Key {world['key']}"}
     got = {
         "reviewer task": reviewer.get(reverse("admin:approvals_reviewtask_change", args=[task.pk])),
-        "reviewer order": reviewer.get(reverse("admin:workflows_order_change", args=[order.pk])),
-        "viewer order": viewer.get(reverse("admin:workflows_order_change", args=[order.pk])),
-        "viewer history": viewer.get(reverse("admin:workflows_order_history", args=[order.pk])),
+        "reviewer order": reviewer.get(reverse("admin:processes_order_change", args=[order.pk])),
+        "viewer order": viewer.get(reverse("admin:processes_order_change", args=[order.pk])),
+        "viewer history": viewer.get(reverse("admin:processes_order_history", args=[order.pk])),
         "viewer first version": viewer.get(
             reverse(
-                "admin:workflows_order_simple_history",
+                "admin:processes_order_simple_history",
                 args=[order.pk, order.history.earliest("history_date").history_id],
             )
         ),

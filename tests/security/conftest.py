@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from opscore.actors import SYSTEM, Actor
 
-PROJECT_APPS = ("workflows", "approvals", "audit", "decisions", "integrations")
+PROJECT_APPS = ("workflows", "processes", "approvals", "audit", "decisions", "integrations")
 
 SESSION_ROLES = (
     "anonymous",
@@ -153,10 +153,9 @@ def _post_event(client: Client, key: str, body: dict, idempotency_key: str):
 
 def build_world() -> World:
     from approvals.models import EscalationPolicy, ReviewTask
-    from approvals.services import claim_task, seed_reference_policies
+    from approvals.services import claim_task
     from decisions import services as decisions
     from decisions.models import Backtest, DecisionRecord, RuleSet
-    from decisions.reference import INVOICE_APPROVAL, ORDER_CARRIER, ORDER_POLICY
     from integrations.models import (
         EventType,
         InboundEvent,
@@ -165,15 +164,17 @@ def build_world() -> World:
         Schedule,
         WebhookSecret,
     )
-    from integrations.services import create_api_key, seed_reference_event_types
+    from integrations.services import create_api_key
+    from processes.invoices.rules import INVOICE_APPROVAL
+    from processes.orders.models import Order
+    from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
+    from processes.seed import seed_every_workflow
     from tests.factories import order_context, order_received_event, webhook_source
     from workflows import engine, services
-    from workflows.models import Execution, Order, Timer
+    from workflows.models import Execution, Timer
 
     world = World()
-    decisions.seed_reference_rulesets()
-    seed_reference_policies()
-    seed_reference_event_types()
+    seed_every_workflow()
 
     view_all = list(
         Permission.objects.filter(
@@ -291,7 +292,7 @@ def build_world() -> World:
         task=held, actor=Actor.for_user(world.users["reviewer"])
     )
     leads = Group.objects.create(name="matrix-order-leads")
-    leads.permissions.add(*permissions(["workflows.review_order", "approvals.work_reviewtask"]))
+    leads.permissions.add(*permissions(["processes.review_order", "approvals.work_reviewtask"]))
     escalated = order_task("M-ORDER-L2")
     snapshot = {**escalated.policy_snapshot, "levels": ["supervisors", leads.name]}
     ReviewTask.objects.filter(pk=escalated.pk).update(

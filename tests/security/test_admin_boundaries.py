@@ -18,19 +18,20 @@ from approvals.models import EscalationPolicy, ReviewTask
 from audit.models import Event
 from decisions import services as decision_services
 from decisions.models import Backtest, RuleSet, RuleSetVersion, VersionStatus
-from decisions.reference import ORDER_CARRIER
 from integrations.models import ApiKey, Integration, WebhookSecret
 from integrations.services import create_api_key
 from opscore.actors import SYSTEM, Actor
+from processes.invoices.models import Invoice, InvoiceState
+from processes.orders.models import Order, OrderState
+from processes.orders.rules import ORDER_CARRIER
 from tests.factories import order_in_review, start_invoice, user_with_perms, webhook_source
 from tests.workflows.drain import drain_executions
-from workflows.models import Invoice, InvoiceState, Order, OrderState
 
 pytestmark = pytest.mark.django_db
 
 VIEW_ONLY = (
-    "workflows.view_order",
-    "workflows.view_invoice",
+    "processes.view_order",
+    "processes.view_invoice",
     "decisions.view_ruleset",
     "decisions.view_rulesetversion",
     "decisions.view_backtest",
@@ -92,14 +93,14 @@ def test_every_history_admin_is_read_only():
 
 def test_history_pages_stay_readable_by_view_only_staff(viewer):
     order = order_in_review()
-    listing = viewer.get(reverse("admin:workflows_order_history", args=[order.pk]))
+    listing = viewer.get(reverse("admin:processes_order_history", args=[order.pk]))
     assert listing.status_code == 200
     detail = viewer.get(_history_url(order, _oldest_history_id(order)))
     assert detail.status_code == 200
     assert b'name="_save"' not in detail.content
 
 
-@pytest.mark.parametrize("user_perms", [VIEW_ONLY, (*VIEW_ONLY, "workflows.change_order")])
+@pytest.mark.parametrize("user_perms", [VIEW_ONLY, (*VIEW_ONLY, "processes.change_order")])
 def test_reverting_an_order_from_history_is_refused(user_perms):
     client = _client(user_with_perms(*user_perms))
     order = order_in_review()
@@ -149,7 +150,7 @@ def test_a_review_task_cannot_be_rewritten_through_any_history_url(viewer):
     task = task_selectors.active_task_for(instance=order)
     reviewer_client = _client(
         user_with_perms(
-            *VIEW_ONLY, "approvals.work_reviewtask", "workflows.review_order", group="reviewers"
+            *VIEW_ONLY, "approvals.work_reviewtask", "processes.review_order", group="reviewers"
         )
     )
     before = ReviewTask.objects.filter(pk=task.pk).values().get()
@@ -374,7 +375,7 @@ def test_an_author_drafts_and_submits_and_a_publisher_publishes():
 def test_view_only_staff_cannot_cancel_or_start_workflows(viewer):
     order = order_in_review()
     before, events = _snapshot(order), _events()
-    _action(viewer, "workflows_order", "cancel_selected", [order.pk])
+    _action(viewer, "processes_order", "cancel_selected", [order.pk])
     start = viewer.post(reverse("admin:integrations_manual_start"), {})
     assert start.status_code == 403
     assert _snapshot(order) == before
@@ -385,12 +386,12 @@ def test_view_only_staff_cannot_cancel_or_start_workflows(viewer):
 
 def test_a_refused_action_says_why_on_the_page():
     # Change permission on orders, but not the transition's cancel permission.
-    client = _client(user_with_perms("workflows.view_order", "workflows.change_order"))
+    client = _client(user_with_perms("processes.view_order", "processes.change_order"))
     order = order_in_review()
     before = _snapshot(order)
-    response = _action(client, "workflows_order", "cancel_selected", [order.pk])
-    page = client.get(reverse("admin:workflows_order_changelist"))
-    again = client.get(reverse("admin:workflows_order_changelist"))
+    response = _action(client, "processes_order", "cancel_selected", [order.pk])
+    page = client.get(reverse("admin:processes_order_changelist"))
+    again = client.get(reverse("admin:processes_order_changelist"))
     assert response.status_code == 302
     assert b"You lack the permission to run &#x27;cancel_selected&#x27;" in page.content
     assert b'value="cancel_selected"' not in again.content

@@ -22,6 +22,8 @@ from approvals import selectors as tasks
 from audit.selectors import instance_timeline
 from decisions.selectors import decision_records
 from integrations.models import InboundEvent
+from processes.invoices.models import Invoice
+from processes.orders.models import Order
 from tests.factories import (
     api_key,
     order_in_review,
@@ -32,7 +34,7 @@ from tests.factories import (
     user_with_perms,
 )
 from workflows import services
-from workflows.models import Execution, Invoice, Order
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 from workflows.selectors import executions_for
 
@@ -174,9 +176,9 @@ def test_anonymous_callers_read_nothing(world):
 
 
 EXPECTED_PERMISSION = {
-    "instances": "workflows.view_order",
-    "instance": "workflows.view_order",
-    "timeline": "workflows.view_order",
+    "instances": "processes.view_order",
+    "instance": "processes.view_order",
+    "timeline": "processes.view_order",
     "executions": "workflows.view_execution",
     "execution": "workflows.view_execution",
     "decision records": "decisions.view_decisionrecord",
@@ -198,7 +200,7 @@ def test_staff_without_permissions_are_refused_on_every_read_endpoint(world):
 
 
 def test_a_reviewer_with_view_order_reads_orders_and_never_invoices(world):
-    client = session(reviewer("rita", perms=("workflows.view_order",)))
+    client = session(reviewer("rita", perms=("processes.view_order",)))
     orders = client.get("/api/v1/instances/order/")
     assert orders.status_code == 200
     assert sorted(ids(orders)) == sorted(order.pk for order in world.orders)
@@ -223,7 +225,7 @@ def test_a_reviewer_with_view_order_reads_orders_and_never_invoices(world):
 
 
 def test_a_manager_with_view_invoice_reads_invoices_and_never_orders(world):
-    client = session(reviewer("mia", group="managers", perms=("workflows.view_invoice",)))
+    client = session(reviewer("mia", group="managers", perms=("processes.view_invoice",)))
     invoices = client.get("/api/v1/instances/invoice/")
     assert ids(invoices) == [world.invoice.pk]
     detail = client.get(f"/api/v1/instances/invoice/{world.invoice.pk}").json()
@@ -236,7 +238,7 @@ def test_a_manager_with_view_invoice_reads_invoices_and_never_orders(world):
 def test_executions_and_decisions_follow_the_workflows_a_person_may_view(world):
     client = session(
         user_with_perms(
-            "workflows.view_order",
+            "processes.view_order",
             "workflows.view_execution",
             "decisions.view_decisionrecord",
             username="order-auditor",
@@ -252,7 +254,7 @@ def test_executions_and_decisions_follow_the_workflows_a_person_may_view(world):
         client.get("/api/v1/executions/?workflow=invoice"),
         403,
         "permission_denied",
-        mentions="workflows.view_invoice",
+        mentions="processes.view_invoice",
     )
 
     records = client.get("/api/v1/decisions/records/")
@@ -279,7 +281,7 @@ def test_the_task_api_shows_a_person_only_their_queues(world):
     rita = session(reviewer("rita"))
     assert ids(rita.get("/api/v1/tasks/?queue=team")) == [order_task.pk]
     assert_refused(rita.get(f"/api/v1/tasks/{invoice_task.pk}"), 404, "not_found")
-    mia = session(reviewer("mia", group="managers", perms=("workflows.approve_invoice",)))
+    mia = session(reviewer("mia", group="managers", perms=("processes.approve_invoice",)))
     assert ids(mia.get("/api/v1/tasks/?queue=team")) == [invoice_task.pk]
     assert mia.get(f"/api/v1/tasks/{invoice_task.pk}").json()["workflow"] == "invoice"
 

@@ -25,6 +25,7 @@ from integrations.models import (
 )
 from opscore.api_errors import Problem
 from privacy.sealing import reveal
+from processes.orders.models import Order, OrderState
 from tests.factories import (
     api_key,
     order_context,
@@ -34,7 +35,6 @@ from tests.factories import (
     user_with_perms,
 )
 from tests.workflows.drain import drain_executions
-from workflows.models import Order, OrderState
 
 pytestmark = pytest.mark.django_db
 

@@ -20,6 +20,8 @@ from approvals.services import approve_task
 from audit.models import Event
 from integrations.models import BindingAction, EventType, InboundEvent, Rejection, TriggerBinding
 from opscore.actors import SYSTEM, Actor
+from processes.invoices.models import Invoice, InvoiceState
+from processes.orders.models import Order, OrderState
 from tests.factories import (
     api_key,
     order_in_review,
@@ -30,7 +32,6 @@ from tests.factories import (
 )
 from tests.workflows.drain import drain_executions
 from workflows import engine
-from workflows.models import Invoice, InvoiceState, Order, OrderState
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def _invoice_awaiting_manager(amount: float = 18_500) -> Invoice:
 
 
 def _manager(name: str):
-    return reviewer(name, group="managers", perms=("workflows.approve_invoice",))
+    return reviewer(name, group="managers", perms=("processes.approve_invoice",))
 
 
 def _stale_binding(*, workflow: str, transition: str, name: str = "invoice.approved") -> EventType:
@@ -77,7 +78,7 @@ def _stale_binding(*, workflow: str, transition: str, name: str = "invoice.appro
 
 @pytest.mark.parametrize("name", ["approve", "reject"])
 def test_a_plain_engine_call_cannot_take_a_human_steps_decision(name):
-    boss = user_with_perms("workflows.review_order", "approvals.work_reviewtask", group="reviewers")
+    boss = user_with_perms("processes.review_order", "approvals.work_reviewtask", group="reviewers")
     order = order_in_review()
     before = _snapshot(order)
     for actor in (Actor.for_user(boss), SYSTEM, Actor.for_integration("shop")):
@@ -100,7 +101,7 @@ def test_every_approve_route_target_is_a_decision_too(name):
 def test_a_decision_object_without_a_decided_task_moves_nothing():
     from workflows.registry import Decision
 
-    boss = user_with_perms("workflows.review_order", "approvals.work_reviewtask", group="reviewers")
+    boss = user_with_perms("processes.review_order", "approvals.work_reviewtask", group="reviewers")
     order = order_in_review()
     task = active_task_for(instance=order)
     before = _snapshot(order)
@@ -157,7 +158,7 @@ def test_outside_callers_fire_only_the_wait_steps_signal(actor, carrier):
 
 def test_a_person_cannot_fire_a_machine_steps_outcome():
     everything = user_with_perms(
-        "workflows.review_order", "workflows.cancel_order", group="reviewers"
+        "processes.review_order", "processes.cancel_order", group="reviewers"
     )
     order = start_order()
     before = _snapshot(order)
@@ -279,7 +280,7 @@ def test_a_stale_binding_cannot_approve_an_invoice_through_the_api():
 
 def test_a_stale_binding_cannot_move_an_order_for_a_staff_session_either():
     _stale_binding(workflow="order", transition="cancel", name="order.cancelled")
-    staff = user_with_perms("integrations.send_event", "workflows.cancel_order")
+    staff = user_with_perms("integrations.send_event", "processes.cancel_order")
     order = start_order()
     before = _snapshot(order)
     client = APIClient()
@@ -307,8 +308,9 @@ def test_a_stale_binding_cannot_move_an_order_for_a_staff_session_either():
 def test_every_decision_and_signal_is_declared_and_names_a_real_transition():
     import dataclasses
 
+    from processes.invoices.definition import INVOICE
+    from processes.orders.definition import ORDER
     from workflows import registry
-    from workflows.definitions import INVOICE, ORDER
 
     assert INVOICE.decisions() == {
         "manager_approve",

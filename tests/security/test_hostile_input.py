@@ -22,9 +22,9 @@ from standardwebhooks.webhooks import Webhook
 from audit.models import Event
 from integrations.models import EventType, InboundEvent, Rejection
 from opscore.api_errors import Problem, problem_http_response
+from processes.orders.models import Order
 from tests.factories import api_key, order_context, order_received_event, user_with_perms
 from tests.factories import webhook_source as make_webhook_source
-from workflows.models import Order
 
 pytestmark = pytest.mark.django_db
 

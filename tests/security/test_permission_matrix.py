@@ -37,9 +37,9 @@ DECISION_READERS = {VIEWONLY, "author", "publisher"}
 ADMIN_MODELS: dict[str, dict[str, set[str]]] = {
     # Instances and executions are written by the engine and workers alone: their change form
     # reads, even for holders of change_<model>; cancel and retry are actions.
-    "workflows.order": {"view": {VIEWONLY, "reviewer", "supervisor"}},
+    "processes.order": {"view": {VIEWONLY, "reviewer", "supervisor"}},
     # Supervisors see invoices: the reference invoice policies escalate to them.
-    "workflows.invoice": {"view": {VIEWONLY, "manager", "director", "supervisor"}},
+    "processes.invoice": {"view": {VIEWONLY, "manager", "director", "supervisor"}},
     "workflows.execution": {"view": {VIEWONLY, "supervisor"}},
     "workflows.timer": {"view": {VIEWONLY}},
     # Tasks are seen by those who work review queues, and only in their own queues.
@@ -65,8 +65,8 @@ QUEUE_PROXIES = {"mytask", "teamtask", "unassignedtask", "overduetask", "escalat
 # webhook secret, re-deliver, or delete in bulk; rule authors draft and submit, publishers
 # retire, roll back and return drafts; reviewers work the tasks of their queue.
 ADMIN_ACTIONS: dict[tuple[str, str], set[str]] = {
-    ("workflows.order", "cancel_selected"): {"supervisor"},
-    ("workflows.invoice", "cancel_selected"): set(),
+    ("processes.order", "cancel_selected"): {"supervisor"},
+    ("processes.invoice", "cancel_selected"): set(),
     ("workflows.execution", "retry_selected"): {"supervisor"},
     ("approvals.reviewtask", "claim"): {"reviewer"},
     ("approvals.reviewtask", "release"): {"reviewer"},
@@ -424,7 +424,9 @@ def snapshot() -> dict[str, Any]:
         WebhookSecret,
         WebhookSource,
     )
-    from workflows.models import Execution, Invoice, Order, Timer
+    from processes.invoices.models import Invoice
+    from processes.orders.models import Order
+    from workflows.models import Execution, Timer
 
     def rows(queryset, *fields):
         return sorted(queryset.values_list("pk", *fields), key=str)
@@ -743,8 +745,8 @@ def test_a_binding_cannot_make_an_integration_decide_a_human_step(world: World, 
 
 def test_caller_input_cannot_write_what_the_server_owns(world: World, db) -> None:
     """Hole 4: a `carrier_choice` naming a real user must not land where the server reads it."""
+    from processes.orders.models import Order
     from tests.factories import order_received_event
-    from workflows.models import Order
 
     body = order_received_event(source="matrix-shop", correlation_key="M-FORGED-1")
     body["payload"]["carrier_choice"] = {"carrier": "freightline", "by": "m-director"}

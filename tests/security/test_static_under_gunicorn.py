@@ -55,7 +55,7 @@ def test_admin_css_and_swagger_ui_load_under_gunicorn_with_debug_off(
     production_gunicorn,
     browser_page,  # noqa: F811 - the imported fixture
 ):
-    viewer = user_with_perms("workflows.view_order", username="vera")
+    viewer = user_with_perms("processes.view_order", username="vera")
     assert not viewer.is_superuser
     page = browser_page
     static_statuses: dict[str, int] = {}

@@ -100,7 +100,7 @@ def test_callers_without_a_key_are_limited_by_address_and_cannot_dodge_it(low_ra
 
 
 def test_staff_sessions_are_not_throttled(low_rates, client):
-    staff = user_with_perms("workflows.view_order")
+    staff = user_with_perms("processes.view_order")
     client.force_login(staff)
 
     statuses = {client.get(INSTANCES).status_code for _ in range(6)}

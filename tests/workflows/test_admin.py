@@ -3,9 +3,10 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from audit.models import Event
+from processes.orders.models import OrderState
 from tests.factories import start_order
 from tests.workflows.drain import drain_executions
-from workflows.models import Execution, OrderState
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def admin_client_logged_in(client):
 def test_order_page_shows_context_executions_and_timeline(admin_client_logged_in, carrier):
     order = start_order(value=5000)
     drain_executions()
-    response = admin_client_logged_in.get(reverse("admin:workflows_order_change", args=[order.pk]))
+    response = admin_client_logged_in.get(reverse("admin:processes_order_change", args=[order.pk]))
     page = response.content.decode()
     assert response.status_code == 200
     assert "value at or above 1000" in page
@@ -34,7 +35,7 @@ def test_order_list_filters_by_state(admin_client_logged_in, carrier):
     dispatched = start_order(value=5)
     drain_executions()
     response = admin_client_logged_in.get(
-        reverse("admin:workflows_order_changelist"), {"state__exact": OrderState.IN_REVIEW}
+        reverse("admin:processes_order_changelist"), {"state__exact": OrderState.IN_REVIEW}
     )
     page = response.content.decode()
     assert in_review.correlation_key in page
@@ -67,7 +68,7 @@ def test_retry_action_requeues_dead_executions_with_their_key(
 def test_cancel_action_goes_through_the_engine(admin_client_logged_in):
     order = start_order()
     response = admin_client_logged_in.post(
-        reverse("admin:workflows_order_changelist"),
+        reverse("admin:processes_order_changelist"),
         {"action": "cancel_selected", "_selected_action": [order.pk]},
         follow=True,
     )

@@ -70,11 +70,11 @@ def test_money_without_a_known_symbol_names_its_currency():
 
 @pytest.fixture
 def rita():
-    return reviewer("rita", perms=("workflows.view_order",))
+    return reviewer("rita", perms=("processes.view_order",))
 
 
 def _order_in_review(**fields):
-    from integrations.services import ORDER_RECEIVED_SCHEMA
+    from processes.orders.events import ORDER_RECEIVED_SCHEMA
 
     payload = sealing.seal_payload(
         schema=ORDER_RECEIVED_SCHEMA,
@@ -112,9 +112,9 @@ def test_the_task_page_shows_the_order_as_a_business_reads_it(client, rita):
 def test_the_invoice_page_shows_money_in_its_currency_and_the_tier_in_words(client):
     invoice = start_invoice(amount=18_500, currency="EUR")
     drain_executions()
-    boss = user_with_perms("workflows.view_invoice", username="bo")
+    boss = user_with_perms("processes.view_invoice", username="bo")
     client.force_login(boss)
-    page = client.get(reverse("admin:workflows_invoice_change", args=[invoice.pk])).content.decode()
+    page = client.get(reverse("admin:processes_invoice_change", args=[invoice.pk])).content.decode()
     assert "€18,500.00" in page
     assert "a manager, then a finance director" in page
     assert "Approval decision id" not in page
@@ -123,8 +123,8 @@ def test_the_invoice_page_shows_money_in_its_currency_and_the_tier_in_words(clie
 def test_the_order_list_shows_and_sorts_by_its_business_columns(client):
     small = _order_in_review(customer="Ada Lovelace", email="ada@example.invalid", value=45)
     large = _order_in_review(customer="Grace Hopper", email="grace@example.invalid", value=2400)
-    client.force_login(user_with_perms("workflows.view_order", username="vic"))
-    url = reverse("admin:workflows_order_changelist")
+    client.force_login(user_with_perms("processes.view_order", username="vic"))
+    url = reverse("admin:processes_order_changelist")
     page = client.get(url).content.decode()
     for heading in ("Customer", "Order value", "Weight", "Age"):
         assert f">{heading}</a>" in page or f">{heading}</span>" in page, heading

@@ -5,16 +5,17 @@ from approvals.services import SelfApprovalRefused, approve_review, reject_revie
 from audit.models import Event
 from audit.selectors import instance_timeline
 from opscore.actors import SYSTEM, Actor
+from processes.orders.models import Order, OrderState
 from tests.factories import start_order, user_with_perms
 from tests.workflows.drain import drain_executions
 from workflows import engine, registry, services
-from workflows.models import Execution, Order, OrderState
+from workflows.models import Execution
 
 pytestmark = pytest.mark.django_db
 
 
 def test_full_order_path_reaches_completed_with_every_step_recorded(carrier):
-    reviewer = user_with_perms("workflows.review_order", group="reviewers")
+    reviewer = user_with_perms("processes.review_order", group="reviewers")
     order = start_order(value=5000)
 
     drain_executions()
@@ -97,7 +98,7 @@ def test_transition_needs_the_permission_it_declares(carrier):
 
 
 def test_requester_cannot_review_their_own_order(carrier):
-    requester = user_with_perms("workflows.review_order", group="reviewers")
+    requester = user_with_perms("processes.review_order", group="reviewers")
     order = start_order(actor=Actor.for_user(requester), value=5000)
     drain_executions()
     with pytest.raises(SelfApprovalRefused):
@@ -109,7 +110,7 @@ def test_requester_cannot_review_their_own_order(carrier):
 
 
 def test_reject_requires_a_reason(carrier):
-    reviewer = user_with_perms("workflows.review_order", group="reviewers")
+    reviewer = user_with_perms("processes.review_order", group="reviewers")
     order = start_order(value=5000)
     drain_executions()
     with pytest.raises(engine.WorkflowError, match="reason is required"):

@@ -6,10 +6,11 @@ from django.utils import timezone
 
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
+from processes.orders.models import OrderState
 from tests.factories import start_order, user_with_perms
 from tests.workflows.drain import drain_executions
 from workflows import engine, services
-from workflows.models import Execution, OrderState
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,7 @@ def test_retry_of_a_succeeded_execution_is_refused(carrier):
 
 def test_a_step_whose_instance_moved_on_is_skipped_not_run(carrier):
     order = start_order()
-    operator = user_with_perms("workflows.cancel_order")
+    operator = user_with_perms("processes.cancel_order")
     services.cancel_workflow(instance=order, actor=Actor.for_user(operator), reason="duplicate")
     drain_executions()
     execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
@@ -203,7 +204,7 @@ def test_a_step_reads_its_instance_once_before_the_engine_locks_it(carrier):
     reads = [
         q["sql"]
         for q in queries
-        if q["sql"].startswith("SELECT") and 'FROM "workflows_order"' in q["sql"]
+        if q["sql"].startswith("SELECT") and 'FROM "processes_order"' in q["sql"]
     ]
     # One read when the lease is taken (is the step still current?), used by the executor
     # too; then the engine's locked read for the transition (FOR UPDATE on PostgreSQL).

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _page(client, order) -> str:
-    response = client.get(reverse("admin:workflows_order_change", args=[order.pk]))
+    response = client.get(reverse("admin:processes_order_change", args=[order.pk]))
     assert response.status_code == 200
     return response.content.decode()
 
@@ -35,7 +35,7 @@ def _links_open(client, page: str) -> None:
 
 def test_the_diagram_highlights_the_current_state_and_the_path_taken(client):
     order = order_in_review()
-    rita = reviewer("rita", perms=("workflows.view_order",))
+    rita = reviewer("rita", perms=("processes.view_order",))
     approve_task(task=selectors.active_task_for(instance=order), actor=Actor.for_user(rita))
     order.refresh_from_db()
     assert path_taken(instance=order) == [
@@ -63,7 +63,7 @@ def test_the_system_map_diagram_still_counts_instead_of_highlighting():
 def test_a_reviewer_follows_the_instance_to_its_open_task_and_every_link_opens(client):
     order = order_in_review()
     task = selectors.active_task_for(instance=order)
-    rita = reviewer("rita", perms=("workflows.view_order",))  # no executions, users, decisions
+    rita = reviewer("rita", perms=("processes.view_order",))  # no executions, users, decisions
     client.force_login(rita)
     page = _page(client, order)
     task_url = reverse("admin:approvals_reviewtask_change", args=[task.pk])
@@ -76,7 +76,7 @@ def test_a_reviewer_follows_the_instance_to_its_open_task_and_every_link_opens(c
 
 def test_view_only_staff_see_the_task_named_but_not_linked(client):
     order = order_in_review()
-    viewer = user_with_perms("workflows.view_order", username="vic")
+    viewer = user_with_perms("processes.view_order", username="vic")
     client.force_login(viewer)
     page = _page(client, order)
     assert "manual.review task: open, due " in page
@@ -87,7 +87,7 @@ def test_view_only_staff_see_the_task_named_but_not_linked(client):
 def test_a_supervisor_with_executions_follows_them(client):
     order = order_in_review()
     sue = user_with_perms(
-        "workflows.view_order", "workflows.view_execution", username="sue", group="supervisors"
+        "processes.view_order", "workflows.view_execution", username="sue", group="supervisors"
     )
     client.force_login(sue)
     page = _page(client, order)

@@ -3,10 +3,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from opscore.actors import Actor
+from processes.orders.models import Order
 from tests.factories import start_order
 from tests.workflows.drain import drain_executions
 from workflows import services
-from workflows.models import Order
 from workflows.projections import rebuild_instances
 from workflows.registry import get
 

@@ -7,10 +7,11 @@ from django.db import connection
 
 from approvals.services import approve_review
 from opscore.actors import Actor
+from processes.orders.models import Order, OrderState
 from tests.conftest import wait_until
 from tests.factories import start_order, user_with_perms
 from workflows import services
-from workflows.models import Execution, Order, OrderState
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = [pytest.mark.worker]
@@ -21,7 +22,7 @@ def _states(*orders: Order) -> list[str]:
 
 
 def test_full_order_path_through_a_real_cluster(live_db, carrier, qcluster):
-    reviewer = user_with_perms("workflows.review_order", group="reviewers")
+    reviewer = user_with_perms("processes.review_order", group="reviewers")
     big = start_order(value=4000)
     small = start_order(value=40)
     cluster = qcluster()

@@ -4,10 +4,10 @@ import pytest
 from django.db import connection
 from django_q.models import Task
 
+from processes.orders.models import Order, OrderState
 from tests.conftest import wait_until
 from tests.factories import start_order
 from workflows import engine
-from workflows.models import Order, OrderState
 
 pytestmark = [
     pytest.mark.worker,

@@ -2,7 +2,9 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 
 from approvals.models import ReviewTask
-from workflows.models import Execution, Invoice, Order
+from processes.invoices.models import Invoice
+from processes.orders.models import Order
+from workflows.models import Execution
 
 
 class Command(BaseCommand):

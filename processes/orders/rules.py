@@ -1,4 +1,4 @@
-"""The reference rule sets the order workflow runs on, as first seeded.
+"""The rule sets the order workflow decides with, as first seeded (processes migrations).
 
 Their content is the order workflow's original behaviour: an order at or above 1000 in
 value, or above 30 kg, goes to manual review; above 20 kg ships with freightline, postcode
@@ -9,7 +9,6 @@ from decisions.tables import Column, DecisionTable, Row
 
 ORDER_POLICY = "order-policy"
 ORDER_CARRIER = "order-carrier"
-INVOICE_APPROVAL = "invoice-approval"
 
 _VALUE = '"value at or above 1000"'
 _WEIGHT = '"weight above 30 kg"'
@@ -48,21 +47,7 @@ ORDER_CARRIER_TABLE = DecisionTable(
     ),
 )  # fmt: skip
 
-# Invoices: below 1000 paid without a person, below 10000 a manager approves, from 10000 a
-# manager and then a finance director (two different people).
-INVOICE_APPROVAL_TABLE = DecisionTable(
-    hit_policy="first",
-    inputs=(Column("amount", "Amount", "number"),),
-    outputs=(Column("tier", "Approvals needed"),),
-    rows=(
-        Row("small", "Small: paid automatically", {"amount": "< 1000"}, {"tier": '"auto"'}),
-        Row("medium", "Medium: a manager", {"amount": "< 10000"}, {"tier": '"manager"'}),
-        Row("large", "Large: a manager and a finance director", {},
-            {"tier": '"manager_and_finance"'}),
-    ),
-)  # fmt: skip
-
-REFERENCE_RULE_SETS = [
+RULE_SETS = [
     (
         ORDER_POLICY,
         "Order policy check",
@@ -74,11 +59,5 @@ REFERENCE_RULE_SETS = [
         "Order carrier choice",
         "Which carrier ships an order, by weight and postcode area.",
         ORDER_CARRIER_TABLE,
-    ),
-    (
-        INVOICE_APPROVAL,
-        "Invoice approval tiers",
-        "How many people approve an invoice, by amount.",
-        INVOICE_APPROVAL_TABLE,
     ),
 ]

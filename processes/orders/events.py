@@ -1,12 +1,9 @@
-"""The reference workflow's event types and trigger bindings, created if missing."""
-
-from __future__ import annotations
+"""The event types that start and signal the order workflow, and their bindings, as first
+seeded (processes migrations)."""
 
 from typing import Any
 
-from django.db import transaction
-
-from integrations.models import BindingAction, EventType, TriggerBinding
+from integrations.models import BindingAction
 
 # Closed and bounded: an unknown field or an oversize string is refused (400
 # schema_violation, recorded) instead of being copied into the instance and the log. Caller
@@ -39,8 +36,6 @@ ORDER_RECEIVED_SCHEMA: dict[str, Any] = {
         "correlation_key": {"type": "string", "maxLength": 200},
     },
 }
-
-
 SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -55,9 +50,7 @@ SHIPMENT_DELIVERED_SCHEMA: dict[str, Any] = {
         "correlation_key": {"type": "string", "maxLength": 200},
     },
 }
-
-
-REFERENCE_EVENT_TYPES = [
+EVENT_TYPES = [
     (
         "order.received",
         "A customer order to fulfil; starts the order workflow.",
@@ -71,23 +64,3 @@ REFERENCE_EVENT_TYPES = [
         {"action": BindingAction.SIGNAL, "workflow": "order", "transition": "confirm_delivery"},
     ),
 ]
-
-
-def seed_reference_event_types() -> int:
-    """Create the order workflow's event types and bindings if missing; never overwrite.
-
-    Bindings are validated like the admin's (`TriggerBinding.clean`): a signal binding names
-    a transition its workflow declares as a signal.
-    """
-    created = 0
-    with transaction.atomic():
-        for name, description, schema, binding in REFERENCE_EVENT_TYPES:
-            event_type, was_created = EventType.objects.get_or_create(
-                name=name, defaults={"description": description, "schema": schema}
-            )
-            created += was_created
-            if not TriggerBinding.objects.filter(event_type=event_type).exists():
-                new = TriggerBinding(event_type=event_type, **binding)
-                new.full_clean()
-                new.save()
-    return created

@@ -1,4 +1,4 @@
-"""The reference workflow: order fulfilment."""
+"""The reference workflow's instance: an order to fulfil."""
 
 from django.db import models
 from django_fsm import FSMField, transition
@@ -50,7 +50,7 @@ class Order(WorkflowInstance):
         field=state,
         source=OrderState.IN_REVIEW,
         target=OrderState.DISPATCHING,
-        permission="workflows.review_order",
+        permission="processes.review_order",
     )
     def approve(self) -> None:
         pass
@@ -59,7 +59,7 @@ class Order(WorkflowInstance):
         field=state,
         source=OrderState.IN_REVIEW,
         target=OrderState.CANCELLED,
-        permission="workflows.review_order",
+        permission="processes.review_order",
     )
     def reject(self) -> None:
         pass
@@ -80,7 +80,7 @@ class Order(WorkflowInstance):
         field=state,
         source=OrderState.DISPATCHING,
         target=OrderState.FAILED,
-        permission="workflows.cancel_order",
+        permission="processes.cancel_order",
     )
     def abandon(self) -> None:
         """An operator gives up on a dispatch that went to the dead letter."""
@@ -89,7 +89,7 @@ class Order(WorkflowInstance):
         field=state,
         source=OPEN_STATES,
         target=OrderState.CANCELLED,
-        permission="workflows.cancel_order",
+        permission="processes.cancel_order",
     )
     def cancel(self) -> None:
         pass

@@ -19,12 +19,12 @@ from django.conf import settings
 from approvals.models import TaskStatus
 from approvals.selectors import tasks_for
 from decisions.models import DecisionRecord
-from decisions.reference import ORDER_CARRIER, ORDER_POLICY
 from decisions.services import decide, record_override
 from integrations.connectors.http import post_json
 from opscore.actors import Actor
 from opscore.errors import PermanentError
 from privacy import sealing
+from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
 from workflows.registry import StepCall
 
 POSTCODE_AREA = re.compile(r"^[A-Z]+")

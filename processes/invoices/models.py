@@ -1,4 +1,5 @@
-"""The second reference workflow: supplier invoice approval, tiered by amount, then payment."""
+"""The second reference workflow's instance: a supplier invoice to approve, tiered by amount,
+then pay."""
 
 from django.db import models
 from django_fsm import FSMField, transition
@@ -52,7 +53,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.AWAITING_MANAGER,
         target=InvoiceState.PAYING,
-        permission="workflows.approve_invoice",
+        permission="processes.approve_invoice",
     )
     def manager_approve(self) -> None:
         pass
@@ -61,7 +62,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.AWAITING_MANAGER,
         target=InvoiceState.AWAITING_FINANCE,
-        permission="workflows.approve_invoice",
+        permission="processes.approve_invoice",
     )
     def manager_approve_for_finance(self) -> None:
         """The largest tier: a finance director approves after the manager."""
@@ -70,7 +71,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.AWAITING_MANAGER,
         target=InvoiceState.REJECTED,
-        permission="workflows.approve_invoice",
+        permission="processes.approve_invoice",
     )
     def manager_reject(self) -> None:
         pass
@@ -79,7 +80,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.AWAITING_FINANCE,
         target=InvoiceState.PAYING,
-        permission="workflows.finance_approve_invoice",
+        permission="processes.finance_approve_invoice",
     )
     def finance_approve(self) -> None:
         pass
@@ -88,7 +89,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.AWAITING_FINANCE,
         target=InvoiceState.REJECTED,
-        permission="workflows.finance_approve_invoice",
+        permission="processes.finance_approve_invoice",
     )
     def finance_reject(self) -> None:
         pass
@@ -101,7 +102,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=InvoiceState.PAYING,
         target=InvoiceState.FAILED,
-        permission="workflows.cancel_invoice",
+        permission="processes.cancel_invoice",
     )
     def abandon(self) -> None:
         """An operator gives up on a payment that went to the dead letter."""
@@ -110,7 +111,7 @@ class Invoice(WorkflowInstance):
         field=state,
         source=INVOICE_OPEN_STATES,
         target=InvoiceState.CANCELLED,
-        permission="workflows.cancel_invoice",
+        permission="processes.cancel_invoice",
     )
     def cancel(self) -> None:
         pass

@@ -10,10 +10,10 @@ from typing import Any
 
 from django.conf import settings
 
-from decisions.reference import INVOICE_APPROVAL
 from decisions.services import decide
 from integrations.connectors.http import post_json
 from opscore.errors import PermanentError
+from processes.invoices.rules import INVOICE_APPROVAL
 from workflows.models import WorkflowInstance
 from workflows.registry import StepCall
 
