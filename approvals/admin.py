@@ -46,7 +46,7 @@ from opscore.moments import moment
 from workflows import engine, registry
 from workflows.admin import INSTANCE_PAGE_LINKS
 from workflows.context_display import render_business_context
-from workflows.registry import HumanStep
+from workflows.declaration import HumanStep
 from workflows.selectors import where_it_stands
 
 

@@ -1,16 +1,19 @@
 """What a human step does as an instance enters or leaves it: open or close its review task.
 
-Definitions name these as `HumanStep.on_enter` / `on_exit`; the engine calls them inside the
-transition's transaction, so a task exists exactly while the instance waits in the step.
+Declarations hand them to a human step as `hooks=REVIEW_TASK`; the engine calls them inside
+the transition's transaction, so a task exists exactly while the instance waits in the step.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from approvals.permissions import WORK_PERMISSION
+from workflows.declaration import HumanStepHooks
+
 if TYPE_CHECKING:
+    from workflows.declaration import Decision
     from workflows.models import WorkflowInstance
-    from workflows.registry import Decision
 
 
 def open_review_task(instance: WorkflowInstance) -> None:
@@ -45,3 +48,30 @@ def confirm_decision(instance: WorkflowInstance, transition: str, decision: Deci
         outcome=transition,
         status__in=[TaskStatus.APPROVED, TaskStatus.REJECTED, TaskStatus.EXPIRED],
     ).exists()
+
+
+def escalation_groups(*, workflow: str, step: str) -> list[str] | None:
+    """The groups the stored escalation policy of `step` sends its task to, level by level;
+    None when the step has no policy."""
+    from approvals.models import EscalationPolicy
+
+    policy = (
+        EscalationPolicy.objects.select_related("escalate_to")
+        .filter(workflow=workflow, step=step)
+        .first()
+    )
+    if policy is None:
+        return None
+    further = policy.further_levels if isinstance(policy.further_levels, list) else []
+    return [policy.escalate_to.name] + [
+        str(level.get("escalate_to")) for level in further if isinstance(level, dict)
+    ]
+
+
+REVIEW_TASK = HumanStepHooks(
+    on_enter=open_review_task,
+    on_exit=close_review_task,
+    confirm_decision=confirm_decision,
+    work_permission=WORK_PERMISSION,
+    escalation_groups=escalation_groups,
+)

@@ -9,7 +9,7 @@ engine checks when the decision moves the instance.
 from __future__ import annotations
 
 from workflows import registry
-from workflows.registry import HumanStep
+from workflows.declaration import HumanStep
 
 WORK_PERMISSION = "approvals.work_reviewtask"
 

@@ -30,8 +30,8 @@ from audit.models import Event
 from observability.models import Alert, AlertKind, AlertRule
 from opscore.api_permissions import view_permission
 from workflows import registry
+from workflows.declaration import HumanStep, MachineStep
 from workflows.models.execution import Execution, ExecutionStatus
-from workflows.registry import HumanStep, MachineStep
 
 DUE_SOON = timedelta(hours=1)
 # How long an instance may sit in a machine step's state before the start page calls it

@@ -36,7 +36,7 @@ from decisions.models import RuleSet, VersionStatus
 from integrations.models import ApiKey, Schedule, TriggerBinding, WebhookSource
 from observability.models import AlertKind, AlertRule, CheckName, CheckRun
 from workflows import registry
-from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
+from workflows.declaration import HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 LINES = ("trigger", "decide", "execute", "record", "watch")
 LINE_TITLES = {

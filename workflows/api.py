@@ -23,6 +23,7 @@ from opscore.api_permissions import ReadByPermission, is_key_request
 from opscore.pagination import NewestFirst
 from privacy.serializers import RevealedJSONField
 from workflows import registry, selectors
+from workflows.declaration import WorkflowDefinition
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
@@ -105,7 +106,7 @@ WORKFLOW_PARAMETER = OpenApiParameter(
 )
 
 
-def _definition(workflow: str) -> registry.WorkflowDefinition:
+def _definition(workflow: str) -> WorkflowDefinition:
     try:
         return registry.get(workflow)
     except registry.UnknownWorkflow as error:

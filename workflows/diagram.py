@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows.registry import WorkflowDefinition
+from workflows.declaration import WorkflowDefinition
 
 ANY_STATE = "*"
 

@@ -9,8 +9,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from html import escape
 
+from workflows.declaration import WorkflowDefinition
 from workflows.diagram import Arrow, StateGraph, state_graph
-from workflows.registry import WorkflowDefinition
 
 
 def _layers(graph: StateGraph) -> list[list[str]]:

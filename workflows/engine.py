@@ -24,8 +24,15 @@ from opscore import request_context
 from opscore.actors import SYSTEM, Actor
 from opscore.metrics import TRANSITIONS
 from workflows import registry
+from workflows.declaration import (
+    Decision,
+    FiredBy,
+    HumanStep,
+    MachineStep,
+    WaitStep,
+    WorkflowDefinition,
+)
 from workflows.models import Execution, Timer, WorkflowInstance
-from workflows.registry import Decision, HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 RUN_EXECUTION_JOB = "workflows.jobs.run_execution"
 # A step's outcome is its Execution row (and its events), so django-q2 keeps no result row
@@ -219,6 +226,7 @@ def _authorize(
       wait step the instance is in.
     """
     step = definition.step_for_state(instance.state)
+    edge = definition.edge_named(name)
     refused = f"{actor} may not {name!r} {instance}"
     if name in definition.decisions() or decision is not None:
         if not (
@@ -237,9 +245,14 @@ def _authorize(
         return
     if actor == SYSTEM:
         return
-    is_signal = isinstance(step, WaitStep) and step.signal_transition == name
+    is_signal = (
+        isinstance(step, WaitStep)
+        and edge is not None
+        and edge.fired_by == FiredBy.SIGNAL
+        and edge.step is step
+    )
     if actor.user is not None:
-        declares_permission = bool(method._django_fsm.get_transition(instance.state).permission)
+        declares_permission = edge is not None and bool(edge.permission)
         if not (is_signal or declares_permission) or not has_transition_perm(method, actor.user):
             raise TransitionNotPermitted(refused)
         return

@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from audit.models import Event
 from opscore.db.snapshot import read_snapshot
 from opscore.merge_join import merge_join
-from workflows.registry import WorkflowDefinition
+from workflows.declaration import WorkflowDefinition
 
 STATE_EVENTS = ("workflow.started", "workflow.transition")
 CHUNK_ROWS = 2000

@@ -142,7 +142,7 @@ def where_it_stands(*, instance: WorkflowInstance) -> str:
     dispatch.execute is scheduled", "now Awaiting manager: waiting for manager.review in the
     managers queue", "now Completed (finished)"."""
     from workflows import registry
-    from workflows.registry import HumanStep, MachineStep, WaitStep
+    from workflows.declaration import HumanStep, MachineStep, WaitStep
 
     definition = registry.for_model(type(instance))
     state = instance.get_state_display()

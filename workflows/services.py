@@ -26,10 +26,10 @@ from opscore.metrics import (
 from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.backoff import retry_delay
+from workflows.declaration import MachineStep, StepCall
 from workflows.models import Execution, Timer, WorkflowInstance
 from workflows.models.base import new_correlation_key
 from workflows.models.execution import ExecutionStatus
-from workflows.registry import MachineStep, StepCall
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -276,7 +276,7 @@ def _record_success(
         try:
             engine.transition(
                 instance=instance,
-                name=step.on_success(result),
+                name=step.outcome_for(result).name,
                 actor=SYSTEM,
                 data={"step": step.name, "idempotency_key": execution.idempotency_key},
                 context_update=step.context_update(result),

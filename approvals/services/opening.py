@@ -18,7 +18,7 @@ from approvals.services._task_events import record_task_event
 from opscore.actors import SYSTEM, Actor
 from workflows import registry
 from workflows.models import WorkflowInstance
-from workflows.registry import HumanStep
+from workflows.declaration import HumanStep
 
 
 def _policy_snapshot(policy: EscalationPolicy | None) -> dict[str, Any]:

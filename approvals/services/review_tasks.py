@@ -27,7 +27,7 @@ from opscore.actors import Actor
 from opscore.scrubbing import recordable
 from workflows import engine, registry
 from workflows.models import WorkflowInstance
-from workflows.registry import Decision, HumanStep
+from workflows.declaration import Decision, HumanStep
 
 
 def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:

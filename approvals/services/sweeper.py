@@ -26,7 +26,7 @@ from opscore.actors import SYSTEM
 from opscore.metrics import ESCALATIONS, SLA_BREACHES
 from workflows import engine, registry
 from workflows.models import WorkflowInstance
-from workflows.registry import Decision, HumanStep
+from workflows.declaration import Decision, HumanStep
 
 # The package logs under one name, `approvals.services`, whichever module speaks.
 logger = logging.getLogger(__package__)

@@ -36,9 +36,9 @@ from integrations.models import Rejection
 from observability.models import AlertKind, AlertRule, CheckName, CheckRun
 from opscore.health import CheckFailed, check_cluster, check_sweeper
 from workflows import registry
+from workflows.declaration import HumanStep, MachineStep, WaitStep, WorkflowDefinition
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
-from workflows.registry import HumanStep, MachineStep, WaitStep, WorkflowDefinition
 
 # How many offenders a finding names: enough to act on, small enough for an email.
 SHOWN = 10

@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from audit.models import Event
 from observability.reports.window import Window
 from workflows import registry
-from workflows.registry import WorkflowDefinition
+from workflows.declaration import WorkflowDefinition
 
 STATE_EVENTS = ("workflow.started", "workflow.transition")
 STREAM_CHUNK = 2000

@@ -15,7 +15,7 @@ from integrations.connectors.http import post_json
 from opscore.errors import PermanentError
 from processes.invoices.rules import INVOICE_APPROVAL
 from workflows.models import WorkflowInstance
-from workflows.registry import StepCall
+from workflows.declaration import StepCall
 
 AUTO = "auto"
 MANAGER_AND_FINANCE = "manager_and_finance"
@@ -54,18 +54,18 @@ def decide_tier(call: StepCall) -> dict[str, Any]:
     return {"tier": str(record.outputs["tier"]), "decision_id": record.pk}
 
 
-def route_after_tier(result: dict[str, Any]) -> str:
-    return "auto_approve" if result["tier"] == AUTO else "request_manager_approval"
+def pays_without_approval(result: dict[str, Any]) -> bool:
+    """The tier the rule set chose lets the invoice be paid without a person."""
+    return result["tier"] == AUTO
 
 
 def record_tier(result: dict[str, Any]) -> dict[str, Any]:
     return {"approval": result}
 
 
-def route_manager_approval(instance: WorkflowInstance) -> str:
-    """The largest tier goes on to a finance director; the rest are paid."""
-    tier = (instance.context.get("approval") or {}).get("tier")
-    return "manager_approve_for_finance" if tier == MANAGER_AND_FINANCE else "manager_approve"
+def needs_finance_approval(instance: WorkflowInstance) -> bool:
+    """The largest tier goes on to a finance director after its manager; the rest are paid."""
+    return (instance.context.get("approval") or {}).get("tier") == MANAGER_AND_FINANCE
 
 
 def pay(call: StepCall) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from opscore.actors import Actor
 from opscore.errors import PermanentError
 from privacy import sealing
 from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
-from workflows.registry import StepCall
+from workflows.declaration import StepCall
 
 POSTCODE_AREA = re.compile(r"^[A-Z]+")
 
@@ -74,10 +74,6 @@ def check_policy(call: StepCall) -> dict[str, Any]:
         "reasons": list(record.outputs["reasons"]),
         "decision_id": record.pk,
     }
-
-
-def route_after_policy(result: dict[str, Any]) -> str:
-    return "flag_for_review" if result["review_required"] else "clear_policy"
 
 
 def record_policy(result: dict[str, Any]) -> dict[str, Any]:
