@@ -73,5 +73,4 @@ REVIEW_TASK = HumanStepHooks(
     on_exit=close_review_task,
     confirm_decision=confirm_decision,
     work_permission=WORK_PERMISSION,
-    escalation_groups=escalation_groups,
 )

@@ -20,6 +20,11 @@ from decisions.tables import from_jdm
 from workflows.selectors import Visibility
 
 
+def existing_rule_set_slugs(*, slugs) -> set[str]:
+    """Which of `slugs` name a rule set."""
+    return set(RuleSet.objects.filter(slug__in=list(slugs)).values_list("slug", flat=True))
+
+
 def ruleset_by_slug(*, slug: str) -> RuleSet:
     try:
         return RuleSet.objects.get(slug=slug)

@@ -18,6 +18,11 @@ class IntegrationsConfig(AppConfig):
         from opscore.middleware import api_request_refused
 
         checks.register(check_trigger_bindings)
+        # The engine's checks compare the stored bindings with what declarations declare.
+        from integrations.selectors import trigger_bindings_of
+        from workflows import checks as workflow_checks
+
+        workflow_checks.provide(workflow_checks.TRIGGER_BINDINGS, trigger_bindings_of)
         api_request_refused.connect(record_edge_refusal, dispatch_uid="integrations.edge")
         request_started.connect(lookups.request_started, dispatch_uid="integrations.lookups")
         request_finished.connect(lookups.request_finished, dispatch_uid="integrations.lookups")

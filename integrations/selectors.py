@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from integrations import lookups
-from integrations.models import ApiKey, EventType, InboundEvent, Rejection
+from integrations.models import ApiKey, EventType, InboundEvent, Rejection, TriggerBinding
 
 
 def active_api_key(*, key: str) -> ApiKey | None:
@@ -52,3 +52,12 @@ def instance_ids_reached_by(*, integration_id: int, workflow: str) -> QuerySet[I
     return InboundEvent.objects.filter(
         integration_id=integration_id, workflow=workflow, instance_id__isnull=False
     ).values("instance_id")
+
+
+def trigger_bindings_of(*, workflow: str) -> list[tuple[str, str, str]]:
+    """The stored bindings reaching `workflow`, as (event type, action, transition)."""
+    return list(
+        TriggerBinding.objects.filter(workflow=workflow).values_list(
+            "event_type__name", "action", "transition"
+        )
+    )

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = "Workflows"
+
+    def ready(self) -> None:
+        from workflows import checks  # noqa: F401 - registers the declarations' checks

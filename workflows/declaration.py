@@ -178,16 +178,14 @@ class HumanStepHooks:
     `on_enter` opens the review task as an instance arrives; `on_exit` closes it when the
     instance leaves by another path (a cancel); `confirm_decision` answers whether its task
     for this step decided exactly that transition at the instance's current version.
-    `work_permission` is what a queue's members need to work its tasks, and
-    `escalation_groups(workflow=, step=)` names the groups a stored escalation policy sends
-    the task to (None: no policy), so the checks can see both without importing the layer.
+    `work_permission` is what a queue's members need to work its tasks (the checks require
+    it of the step's queue and escalation groups).
     """
 
     on_enter: Callable[[WorkflowInstance], None]
     on_exit: Callable[[WorkflowInstance, str], None]
     confirm_decision: Callable[[WorkflowInstance, str, Decision], bool]
     work_permission: str = ""
-    escalation_groups: Callable[..., list[str] | None] | None = None
 
 
 @dataclass(eq=False, kw_only=True)

@@ -59,7 +59,7 @@ def generate_transitions(definition: WorkflowDefinition) -> None:
     for edge in definition.edges:
         if not edge.name:
             continue
-        current = vars(model).get(edge.name)
+        current = getattr(model, edge.name, None)
         if current is not None and getattr(current, "declared_edge", None) is None:
             continue
 
