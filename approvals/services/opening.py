@@ -17,8 +17,8 @@ from approvals.services._deadlines import next_action_at
 from approvals.services._task_events import record_task_event
 from opscore.actors import SYSTEM, Actor
 from workflows import registry
-from workflows.models import WorkflowInstance
 from workflows.declaration import HumanStep
+from workflows.models import WorkflowInstance
 
 
 def _policy_snapshot(policy: EscalationPolicy | None) -> dict[str, Any]:

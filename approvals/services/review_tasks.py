@@ -26,8 +26,8 @@ from approvals.services.four_eyes import (
 from opscore.actors import Actor
 from opscore.scrubbing import recordable
 from workflows import engine, registry
-from workflows.models import WorkflowInstance
 from workflows.declaration import Decision, HumanStep
+from workflows.models import WorkflowInstance
 
 
 def claim_task(*, task: ReviewTask, actor: Actor) -> ReviewTask:

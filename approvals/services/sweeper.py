@@ -25,8 +25,8 @@ from approvals.services.notification_delivery import deliver_notifications
 from opscore.actors import SYSTEM
 from opscore.metrics import ESCALATIONS, SLA_BREACHES
 from workflows import engine, registry
-from workflows.models import WorkflowInstance
 from workflows.declaration import Decision, HumanStep
+from workflows.models import WorkflowInstance
 
 # The package logs under one name, `approvals.services`, whichever module speaks.
 logger = logging.getLogger(__package__)
