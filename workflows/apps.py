@@ -6,4 +6,4 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
-        from workflows import checks  # noqa: F401 - registers the declarations' checks
+        from workflows import checks, versions  # noqa: F401 - register the declarations' checks

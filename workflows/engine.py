@@ -33,6 +33,7 @@ from workflows.declaration import (
     WorkflowDefinition,
 )
 from workflows.models import Execution, Timer, WorkflowInstance
+from workflows.models.execution import ExecutionStatus
 
 RUN_EXECUTION_JOB = "workflows.jobs.run_execution"
 # A step's outcome is its Execution row (and its events), so django-q2 keeps no result row
@@ -95,7 +96,11 @@ def start_instance(
     """
     model = definition.model
     with transaction.atomic(savepoint=savepoint):
-        instance = model(correlation_key=correlation_key, context=context)
+        instance = model(
+            correlation_key=correlation_key,
+            context=context,
+            definition_version=definition.version,
+        )
         if actor.user is not None:
             instance.started_by = actor.user
             instance._history_user = actor.user
@@ -116,6 +121,7 @@ def start_instance(
                 "correlation_key": correlation_key,
                 "state": instance.state,
                 "version": instance.version,
+                "definition_version": definition.version,
                 "context": context,
             },
         )
@@ -205,6 +211,69 @@ def transition(
         transaction.on_commit(TRANSITIONS.labels(workflow=definition.name, transition=name).inc)
         _enter_state(definition=definition, instance=locked, actor=actor)
     return locked
+
+
+def move_instance(*, instance: WorkflowInstance, actor: Actor = SYSTEM) -> WorkflowInstance:
+    """Move an instance out of a state its workflow's current version removed or gave a new
+    step, to where the declaration's `moves` says, and onto the current version.
+
+    Like `transition`, in one transaction: lock, record (a `workflow.transition` event named
+    `move:v<N>`, so the log still rebuilds the instance), apply. The old step's work stops:
+    executions not yet run are skipped, timers made obsolete, review tasks closed; the new
+    state's step starts as on any arrival.
+    """
+    definition = registry.for_model(type(instance))
+    model = type(instance)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().get(pk=instance.pk)
+        _bind_instance(definition=definition, instance=locked)
+        source = str(locked.state)
+        target = definition.moves.get(source)
+        if locked.definition_version >= definition.version:
+            raise StaleInstance(f"{locked} is on v{locked.definition_version} already")
+        if target is None:
+            raise UnknownTransition(
+                f"{definition.name} v{definition.version} declares no move from {source!r}"
+            )
+        name = f"move:v{definition.version}"
+        version = locked.version + 1
+        append_event(
+            type="workflow.transition",
+            instance=locked,
+            actor=actor,
+            payload={
+                "workflow": definition.name,
+                "transition": name,
+                "source": source,
+                "target": str(target),
+                "version": version,
+                "data": {"definition_version": definition.version},
+                "context_update": {},
+            },
+        )
+        pinned = {
+            "instance_type": ContentType.objects.get_for_model(locked),
+            "instance_id": locked.pk,
+        }
+        Execution.objects.filter(
+            **pinned, status__in=[ExecutionStatus.PENDING, ExecutionStatus.FAILED]
+        ).update(status=ExecutionStatus.SKIPPED, next_attempt_at=None)
+        Timer.objects.filter(**pinned, fired_at__isnull=True).update(
+            fired_at=timezone.now(), outcome="obsolete"
+        )
+        # The protected state field is set by the row update: a move is not a declared edge.
+        model.objects.filter(pk=locked.pk).update(
+            state=str(target), version=version, definition_version=definition.version
+        )
+        moved = model.objects.get(pk=locked.pk)
+        review = next(
+            (s.hooks for s in definition.steps if isinstance(s, HumanStep) and s.hooks), None
+        )
+        if review is not None:  # closes whatever review task the old step left open
+            review.on_exit(moved, name)
+        logger.info("workflow.moved", source=source, target=str(target), version=version)
+        _enter_state(definition=definition, instance=moved, actor=actor)
+    return moved
 
 
 def _authorize(

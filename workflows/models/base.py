@@ -25,6 +25,11 @@ class WorkflowInstance(FSMModelMixin, models.Model):
     version = models.PositiveIntegerField(
         default=0, help_text="Number of transitions applied; executions and timers pin it."
     )
+    definition_version = models.PositiveIntegerField(
+        default=1,
+        help_text="The version of the workflow's declaration this instance started under "
+        "(or was last moved to).",
+    )
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
