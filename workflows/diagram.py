@@ -1,13 +1,12 @@
-"""A workflow's states and transitions as a graph, and as a Mermaid `stateDiagram-v2` (for
-docs, markdown and `manage.py graph_workflow`); observability draws the same graph as SVG."""
+"""A workflow's declaration as a graph of states and arrows, and as a Mermaid
+`stateDiagram-v2` (for docs, markdown, the system map and `manage.py graph_workflow`);
+`workflows.diagram_svg` draws the same graph for admin."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from workflows.declaration import WorkflowDefinition
-
-ANY_STATE = "*"
 
 
 @dataclass(frozen=True)
@@ -27,31 +26,31 @@ class StateGraph:
 
 
 def state_graph(definition: WorkflowDefinition) -> StateGraph:
-    """Every declared transition as an edge; a transition from any state ("*") becomes one
-    edge from each non-terminal state, and "+" (any but the target) likewise."""
+    """Every declared edge as an arrow from each of its source states; an edge from every open
+    state (a cancel) becomes one arrow from each."""
     field = definition.model._meta.get_field("state")
     labels = {str(value): str(label) for value, label in (field.choices or [])}
     states: list[str] = list(labels)
-    initial = str(field.get_default())
+    initial = str(definition.initial)
     if initial not in states:
         states.insert(0, initial)
-    terminal = frozenset(str(state) for state in definition.terminal_states)
-    edges: list[Arrow] = []
-    for transition in field.get_all_transitions(definition.model):
-        target = str(transition.target)
-        sources = (
-            [state for state in states if state not in terminal and state != target]
-            if transition.source in (ANY_STATE, "+")
-            else [str(transition.source)]
-        )
-        for source in sources:
-            edges.append(Arrow(source=source, target=target, name=transition.name))
+    arrows: list[Arrow] = []
+    for edge in definition.edges:
+        target = str(edge.target)
+        for source in definition.sources_of(edge):
+            arrows.append(Arrow(source=source, target=target, name=edge.name))
             for state in (source, target):
                 if state not in states:
                     states.append(state)
-    edges.sort(key=lambda edge: (states.index(edge.source), states.index(edge.target), edge.name))
+    arrows.sort(
+        key=lambda arrow: (states.index(arrow.source), states.index(arrow.target), arrow.name)
+    )
     return StateGraph(
-        initial=initial, states=tuple(states), terminal=terminal, edges=tuple(edges), labels=labels
+        initial=initial,
+        states=tuple(states),
+        terminal=definition.terminal_states,
+        edges=tuple(arrows),
+        labels=labels,
     )
 
 
