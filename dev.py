@@ -4,7 +4,7 @@
 python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes + mail sink
                        with demo data; Ctrl-C or SIGTERM stops them all
 python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
-python3 dev.py lint    ruff check, ruff format --check, Django system checks
+python3 dev.py lint    ruff check, ruff format --check, Django system checks (with --database)
 python3 dev.py manage <command> [args]
                        set up, then run a manage.py command with the development environment
 python3 dev.py db-roles [--adopt-existing]
