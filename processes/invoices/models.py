@@ -18,7 +18,6 @@ class InvoiceState(models.TextChoices):
     FAILED = "failed", "Payment failed"
 
 
-
 class Invoice(WorkflowInstance):
     """An invoice's states; its transitions are generated from the invoice workflow's
     declaration (`processes.invoices.definition.InvoiceWorkflow`)."""

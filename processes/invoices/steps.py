@@ -14,8 +14,8 @@ from decisions.services import decide
 from integrations.connectors.http import post_json
 from opscore.errors import PermanentError
 from processes.invoices.rules import INVOICE_APPROVAL
-from workflows.models import WorkflowInstance
 from workflows.declaration import StepCall
+from workflows.models import WorkflowInstance
 
 AUTO = "auto"
 MANAGER_AND_FINANCE = "manager_and_finance"

@@ -16,7 +16,6 @@ class OrderState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-
 class Order(WorkflowInstance):
     """An order's states; its transitions are generated from the order workflow's declaration
     (`processes.orders.definition.OrderWorkflow`), which says who fires each."""

@@ -262,13 +262,13 @@ def test_a_connector_without_its_setting_is_named(declare):
 # --- the database checks (manage.py check --database default) ----------------------------------
 
 REAL_GROUP_PERMISSIONS = {
-    "reviewers": ["workflows.review_order", "approvals.work_reviewtask"],
-    "managers": ["workflows.approve_invoice", "approvals.work_reviewtask"],
-    "finance": ["workflows.finance_approve_invoice", "approvals.work_reviewtask"],
+    "reviewers": ["processes.review_order", "approvals.work_reviewtask"],
+    "managers": ["processes.approve_invoice", "approvals.work_reviewtask"],
+    "finance": ["processes.finance_approve_invoice", "approvals.work_reviewtask"],
     "supervisors": [
-        "workflows.review_order",
-        "workflows.approve_invoice",
-        "workflows.finance_approve_invoice",
+        "processes.review_order",
+        "processes.approve_invoice",
+        "processes.finance_approve_invoice",
         "approvals.work_reviewtask",
     ],
 }
@@ -331,7 +331,7 @@ def test_an_escalation_group_that_cannot_decide_is_named(operated):
     check_fails_with(
         "workflows.E021",
         "workflow 'invoice' step 'finance.approval' escalation",
-        "'supervisors' lacks approvals.work_reviewtask, workflows.finance_approve_invoice",
+        "'supervisors' lacks approvals.work_reviewtask, processes.finance_approve_invoice",
         databases=True,
     )
 

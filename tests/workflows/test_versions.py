@@ -14,10 +14,11 @@ from django.core.management.base import SystemCheckError
 
 from approvals.models import ReviewTask, TaskStatus
 from audit.models import Event
+from processes.orders.definition import ORDER
+from processes.orders.models import Order, OrderState
 from tests.factories import order_in_review, start_order
 from workflows import versions
-from workflows.definitions import ORDER
-from workflows.models import Execution, Order, OrderState
+from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 pytestmark = pytest.mark.django_db
