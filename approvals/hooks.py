@@ -12,7 +12,7 @@ from approvals.permissions import WORK_PERMISSION
 from workflows.declaration import HumanStepHooks
 
 if TYPE_CHECKING:
-    from workflows.declaration import Decision
+    from workflows.declaration import Verdict
     from workflows.models import WorkflowInstance
 
 
@@ -31,7 +31,7 @@ def close_review_task(instance: WorkflowInstance, transition: str) -> None:
     close_tasks_on_exit(instance=instance, transition=transition)
 
 
-def confirm_decision(instance: WorkflowInstance, transition: str, decision: Decision) -> bool:
+def confirm_verdict(instance: WorkflowInstance, transition: str, verdict: Verdict) -> bool:
     """Whether `decision` names this step's task, decided as `transition` at the instance's
     current version: what the approvals service writes, under the task's row lock, just
     before it asks the engine to move the instance."""
@@ -40,11 +40,11 @@ def confirm_decision(instance: WorkflowInstance, transition: str, decision: Deci
     from approvals.models import ReviewTask, TaskStatus
 
     return ReviewTask.objects.filter(
-        pk=decision.task_id,
+        pk=verdict.task_id,
         instance_type=ContentType.objects.get_for_model(instance),
         instance_id=instance.pk,
         instance_version=instance.version,
-        step=decision.step,
+        step=verdict.step,
         outcome=transition,
         status__in=[TaskStatus.APPROVED, TaskStatus.REJECTED, TaskStatus.EXPIRED],
     ).exists()
@@ -71,6 +71,6 @@ def escalation_groups(*, workflow: str, step: str) -> list[str] | None:
 REVIEW_TASK = HumanStepHooks(
     on_enter=open_review_task,
     on_exit=close_review_task,
-    confirm_decision=confirm_decision,
+    confirm_verdict=confirm_verdict,
     work_permission=WORK_PERMISSION,
 )

@@ -49,11 +49,11 @@ class StepCall:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """A person's decision on a human step, as the approvals service hands it to the engine.
+class Verdict:
+    """A reviewer's verdict on a human step, as the approvals service hands it to the engine.
 
     The engine takes a human step's approve/reject transitions only with one of these, and
-    only after the step's `confirm_decision` has found the decided task it names; a caller
+    only after the step's `confirm_verdict` has found the decided task it names; a caller
     that builds one without deciding a task through approvals gets nothing from it.
     """
 
@@ -176,7 +176,7 @@ class HumanStepHooks:
     """What the humans layer does around a human step, handed to the engine by declaration.
 
     `on_enter` opens the review task as an instance arrives; `on_exit` closes it when the
-    instance leaves by another path (a cancel); `confirm_decision` answers whether its task
+    instance leaves by another path (a cancel); `confirm_verdict` answers whether its task
     for this step decided exactly that transition at the instance's current version.
     `work_permission` is what a queue's members need to work its tasks (the checks require
     it of the step's queue and escalation groups).
@@ -184,7 +184,7 @@ class HumanStepHooks:
 
     on_enter: Callable[[WorkflowInstance], None]
     on_exit: Callable[[WorkflowInstance, str], None]
-    confirm_decision: Callable[[WorkflowInstance, str, Decision], bool]
+    confirm_verdict: Callable[[WorkflowInstance, str, Verdict], bool]
     work_permission: str = ""
 
 
@@ -229,8 +229,8 @@ class HumanStep(Step):
         return self.reject_edge.name if self.reject_edge is not None else ""
 
     @property
-    def decisions(self) -> frozenset[str]:
-        """Every transition a person's decision on this step can take."""
+    def verdicts(self) -> frozenset[str]:
+        """Every transition a reviewer's verdict on this step can take."""
         return frozenset(edge.name for edge in self.edges_fired_by(FiredBy.DECISION))
 
     def approve_transition_for(self, instance: WorkflowInstance) -> str:
@@ -247,8 +247,8 @@ class HumanStep(Step):
         return self.hooks.on_exit if self.hooks else None
 
     @property
-    def confirm_decision(self) -> Callable[[WorkflowInstance, str, Decision], bool] | None:
-        return self.hooks.confirm_decision if self.hooks else None
+    def confirm_verdict(self) -> Callable[[WorkflowInstance, str, Verdict], bool] | None:
+        return self.hooks.confirm_verdict if self.hooks else None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -355,8 +355,8 @@ class WorkflowDefinition:
         signals, and nothing else."""
         return frozenset(edge.name for edge in self.edges if edge.fired_by == FiredBy.SIGNAL)
 
-    def decisions(self) -> frozenset[str]:
-        """The transitions only a person's decision, through approvals, may take."""
+    def verdicts(self) -> frozenset[str]:
+        """The transitions only a reviewer's verdict, through approvals, may take."""
         return frozenset(edge.name for edge in self.edges if edge.fired_by == FiredBy.DECISION)
 
     def signal_bindings(self) -> dict[str, str]:

@@ -25,10 +25,10 @@ from opscore.actors import SYSTEM, Actor
 from opscore.metrics import TRANSITIONS
 from workflows import registry
 from workflows.declaration import (
-    Decision,
     FiredBy,
     HumanStep,
     MachineStep,
+    Verdict,
     WaitStep,
     WorkflowDefinition,
 )
@@ -145,7 +145,7 @@ def transition(
     data: dict[str, Any] | None = None,
     context_update: dict[str, Any] | None = None,
     expected_version: int | None = None,
-    decision: Decision | None = None,
+    verdict: Verdict | None = None,
 ) -> WorkflowInstance:
     """Apply transition `name` to `instance` and return the fresh, saved instance.
 
@@ -173,7 +173,7 @@ def transition(
             name=name,
             method=method,
             actor=actor,
-            decision=decision,
+            verdict=verdict,
         )
         source = locked.state
         target = method._django_fsm.get_transition(source).target
@@ -283,12 +283,12 @@ def _authorize(
     name: str,
     method: Any,
     actor: Actor,
-    decision: Decision | None,
+    verdict: Verdict | None,
 ) -> None:
     """The one rule of who may fire what, whatever the call site.
 
     - A human step's decisions (every approve/reject transition it declares) only with a
-      `Decision` the step's approvals hook confirms; and a `Decision` moves nothing else.
+      `Verdict` the step's approvals hook confirms; and a `Verdict` moves nothing else.
     - The engine itself (`SYSTEM`: machine-step outcomes, timers, expiries) fires the rest.
     - People fire transitions that declare a permission they hold, and declared signals.
     - Anyone else (an integration, a webhook source, a schedule) fires only the signal of the
@@ -297,14 +297,14 @@ def _authorize(
     step = definition.step_for_state(instance.state)
     edge = definition.edge_named(name)
     refused = f"{actor} may not {name!r} {instance}"
-    if name in definition.decisions() or decision is not None:
+    if name in definition.verdicts() or verdict is not None:
         if not (
-            isinstance(decision, Decision)
+            isinstance(verdict, Verdict)
             and isinstance(step, HumanStep)
-            and decision.step == step.name
-            and name in step.decisions
-            and step.confirm_decision is not None
-            and step.confirm_decision(instance, name, decision)
+            and verdict.step == step.name
+            and name in step.verdicts
+            and step.confirm_verdict is not None
+            and step.confirm_verdict(instance, name, verdict)
         ):
             raise TransitionNotPermitted(
                 f"{refused}: a human step's decision is taken only by deciding its task"

@@ -26,7 +26,7 @@ from approvals.services.four_eyes import (
 from opscore.actors import Actor
 from opscore.scrubbing import recordable
 from workflows import engine, registry
-from workflows.declaration import Decision, HumanStep
+from workflows.declaration import HumanStep, Verdict
 from workflows.models import WorkflowInstance
 
 
@@ -174,7 +174,7 @@ def _deliver_verdict(
                 data={"step": locked.step, "task": locked.pk, "reason": reason},
                 context_update=context_update,
                 expected_version=locked.instance_version,
-                decision=Decision(step=locked.step, task_id=locked.pk),
+                verdict=Verdict(step=locked.step, task_id=locked.pk),
             )
         except (engine.StaleInstance, engine.IllegalTransition) as error:
             raise TaskConflict(f"{instance} moved on before this decision: {error}") from error

@@ -25,7 +25,7 @@ from approvals.services.notification_delivery import deliver_notifications
 from opscore.actors import SYSTEM
 from opscore.metrics import ESCALATIONS, SLA_BREACHES
 from workflows import engine, registry
-from workflows.declaration import Decision, HumanStep
+from workflows.declaration import HumanStep, Verdict
 from workflows.models import WorkflowInstance
 
 # The package logs under one name, `approvals.services`, whichever module speaks.
@@ -119,7 +119,7 @@ def _expire(task: ReviewTask, *, instance: WorkflowInstance, now: datetime) -> N
                 actor=SYSTEM,
                 data={"step": task.step, "task": task.pk, "reason": task.reason},
                 expected_version=task.instance_version,
-                decision=Decision(step=task.step, task_id=task.pk),
+                verdict=Verdict(step=task.step, task_id=task.pk),
             )
     except (engine.StaleInstance, engine.IllegalTransition) as error:
         logger.warning("expired task %s: instance moved on: %s", task.pk, error)

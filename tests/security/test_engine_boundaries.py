@@ -99,7 +99,7 @@ def test_every_approve_route_target_is_a_decision_too(name):
 
 
 def test_a_decision_object_without_a_decided_task_moves_nothing():
-    from workflows.declaration import Decision
+    from workflows.declaration import Verdict
 
     boss = user_with_perms("processes.review_order", "approvals.work_reviewtask", group="reviewers")
     order = order_in_review()
@@ -111,15 +111,15 @@ def test_a_decision_object_without_a_decided_task_moves_nothing():
                 instance=order,
                 name="approve",
                 actor=Actor.for_user(boss),
-                decision=Decision(step=step, task_id=task.pk),
+                verdict=Verdict(step=step, task_id=task.pk),
             )
-    # Nor does a Decision carry any other transition along.
+    # Nor does a Verdict carry any other transition along.
     with pytest.raises(engine.TransitionNotPermitted):
         engine.transition(
             instance=order,
             name="cancel",
             actor=SYSTEM,
-            decision=Decision(step="manual.review", task_id=task.pk),
+            verdict=Verdict(step="manual.review", task_id=task.pk),
         )
     assert _snapshot(order) == before
 
@@ -311,14 +311,14 @@ def test_every_decision_and_signal_is_declared_and_names_a_real_transition(monke
     from processes.orders.definition import ORDER
     from workflows.declaration import Edge, FiredBy
 
-    assert INVOICE.decisions() == {
+    assert INVOICE.verdicts() == {
         "manager_approve",
         "manager_approve_for_finance",
         "manager_reject",
         "finance_approve",
         "finance_reject",
     }
-    assert (ORDER.decisions(), ORDER.signals()) == ({"approve", "reject"}, {"confirm_delivery"})
+    assert (ORDER.verdicts(), ORDER.signals()) == ({"approve", "reject"}, {"confirm_delivery"})
     step = INVOICE.step_named("manager.approval")
     teleport = Edge(target="paying", fired_by=FiredBy.DECISION, name="manager_teleport")
     monkeypatch.setattr(step, "approve_router", lambda workflow, instance: teleport)
