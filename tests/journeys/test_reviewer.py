@@ -64,6 +64,11 @@ def test_a_reviewer_approves_from_the_task_page_and_the_order_moves_on(page, dem
     with page.expect_navigation():
         _messages(page).get_by_role("link", name="DEMO-0003").click()
     expect(page.locator("div.field-state")).to_contain_text("Awaiting proof of delivery")
+    diagram = page.locator("svg.state-diagram")
+    expect(diagram.locator("g.state.current")).to_have_attribute("data-state", "awaiting_pod")
+    visited = diagram.locator("g.state.visited")
+    expect(visited).to_have_count(3)  # received, in review, dispatching
+    expect(diagram.locator("g.edge.taken[data-transition='approve']")).to_have_count(1)
     screenshot(page, "reviewer-order-moved-on")
     order.refresh_from_db()
     assert order.state == OrderState.AWAITING_POD
