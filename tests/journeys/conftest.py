@@ -71,9 +71,9 @@ def page(chromium, live_server, live_db) -> Iterator:  # noqa: F811 - the sessio
             context.set_default_timeout(20_000)
             yield context.new_page()
             browser.close()
-    # Connections the ORM opened while Playwright's loop ran would keep PostgreSQL from
-    # dropping the test database at the end of the session.
-    connections.close_all()
+            # Connections the ORM opened while Playwright's loop ran would keep PostgreSQL
+            # from dropping the test database at the end of the session.
+            connections.close_all()
 
 
 def log_in(page, username: str) -> None:
