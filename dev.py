@@ -4,7 +4,8 @@
 python3 dev.py demo    set up, then run web + worker + carrier/payments sandboxes + mail sink
                        with demo data; Ctrl-C or SIGTERM stops them all
 python3 dev.py test    set up, then run the whole test suite (extra args go to pytest)
-python3 dev.py lint    ruff check, ruff format --check, Django system checks (with --database)
+python3 dev.py lint    ruff check, ruff format --check, Django system checks (with --database),
+                       import layers
 python3 dev.py manage <command> [args]
                        set up, then run a manage.py command with the development environment
 python3 dev.py db-roles [--adopt-existing]
@@ -264,6 +265,8 @@ def lint(args: list[str]) -> int:
         # trigger bindings and live instances against the workflow declarations.
         [str(PYTHON), "manage.py", "check", "--database", "default", "--fail-level", "WARNING"],
         [str(PYTHON), "manage.py", "makemigrations", "--check", "--dry-run"],
+        # Layers only look down (the contract is in pyproject.toml).
+        [str(BIN / "lint-imports")],
     ]
     failed = 0
     for command in checks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
@@ -14,8 +15,8 @@ from approvals.models import NotificationKind, ReviewTask, TaskNotification, Tas
 from approvals.permissions import may_review
 from audit.models import Event
 from audit.selectors import instance_timeline
-from decisions.models import DecisionRecord
 from opscore.actors import Actor
+from workflows.selectors import decision_before
 
 
 def group_ids_for(*, user) -> list[int]:
@@ -140,18 +141,13 @@ def task_instance(*, task: ReviewTask) -> Model:
     return task.instance_type.model_class().objects.get(pk=task.instance_id)
 
 
-def routing_decision(*, task: ReviewTask) -> DecisionRecord | None:
+def routing_decision(*, task: ReviewTask) -> Any:
     """The automated decision that sent the instance to this step: its latest decision made
-    before the task opened."""
-    return (
-        DecisionRecord.objects.select_related("rule_set", "version")
-        .filter(
-            instance_type_id=task.instance_type_id,
-            instance_id=task.instance_id,
-            created_at__lte=task.opened_at,
-        )
-        .order_by("-created_at", "-id")
-        .first()
+    before the task opened (None when it came by a manual transition)."""
+    return decision_before(
+        instance_type_id=task.instance_type_id,
+        instance_id=task.instance_id,
+        moment=task.opened_at,
     )
 
 

@@ -2,8 +2,8 @@ from django.contrib import admin
 
 from audit.auth_admin import register_audited_auth_admin
 from audit.models import Event
+from audit.selectors import readable_payload
 from opscore.admin_base import ReadOnlyAdminMixin, json_block
-from privacy import sealing
 
 
 @admin.register(Event)
@@ -24,7 +24,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_revealed(self, event: Event) -> str:
-        return json_block(sealing.reveal(event.payload))
+        return json_block(readable_payload(event.payload))
 
     @admin.display(description="actor")
     def actor(self, event: Event) -> str:

@@ -163,7 +163,7 @@ def _insert_and_advance(connection, *, events: list[Event], last_seq: int, last_
 class ChainEventsAtCommit:
     """Database wrapper mixin: writes pending events before COMMIT, drops them on rollback.
 
-    opscore's database engines (`opscore.db.postgresql`, `opscore.db.sqlite3`) are Django's
+    The database engines (`audit.db.postgresql`, `audit.db.sqlite3`) are Django's
     own with this mixin; `audit.checks` refuses to start on an engine without it.
     """
 

@@ -12,7 +12,7 @@ def check_engine_chains_events(app_configs, **kwargs) -> list[Error]:
         Error(
             f"database {alias!r} uses {connections[alias].__class__.__module__}, "
             "which would never write the audit log",
-            hint="Use opscore.db.postgresql or opscore.db.sqlite3 as ENGINE "
+            hint="Use audit.db.postgresql or audit.db.sqlite3 as ENGINE "
             "(opscore/settings.py maps DATABASE_URL to them).",
             id="audit.E001",
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -18,6 +18,17 @@ from audit.anchors import Checkpoint
 from audit.hashing import GENESIS_HASH, canonical_hash, canonical_time
 from audit.keys import verification_keys
 from audit.models import ChainHead, Event
+
+# How a stored payload reads on a page: the privacy layer above seals personal values and
+# appends its revealer here in its AppConfig.ready(); each reader gets what the previous one
+# returned. The log itself keeps the stored payload.
+PAYLOAD_READERS: list[Callable[[Any], Any]] = []
+
+
+def readable_payload(payload: Any) -> Any:
+    for reader in PAYLOAD_READERS:
+        payload = reader(payload)
+    return payload
 
 
 def instance_timeline(*, instance: models.Model) -> QuerySet[Event]:

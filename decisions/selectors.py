@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Model, Q, QuerySet
@@ -143,3 +144,15 @@ def _rule_descriptions(*, rule_set: RuleSet) -> dict[str, str]:
         for row in from_jdm(content).rows:
             descriptions[row.id] = row.description
     return descriptions
+
+
+def latest_decision_before(
+    *, instance_type_id: int, instance_id: int, moment: datetime
+) -> DecisionRecord | None:
+    """The instance's latest decision record made at or before `moment`."""
+    return (
+        DecisionRecord.objects.select_related("rule_set", "version")
+        .filter(instance_type_id=instance_type_id, instance_id=instance_id, created_at__lte=moment)
+        .order_by("-created_at", "-id")
+        .first()
+    )

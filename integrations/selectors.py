@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from integrations import lookups
-from integrations.models import ApiKey, EventType, InboundEvent, Rejection, TriggerBinding
+from integrations.models import ApiKey, EventType, InboundEvent, Rejection, Scope, TriggerBinding
+from workflows.selectors import Visibility, visibility_for_integration
 
 
 def active_api_key(*, key: str) -> ApiKey | None:
@@ -59,5 +60,19 @@ def trigger_bindings_of(*, workflow: str) -> list[tuple[str, str, str]]:
     return list(
         TriggerBinding.objects.filter(workflow=workflow).values_list(
             "event_type__name", "action", "transition"
+        )
+    )
+
+
+def instance_visibility_for(credential) -> Visibility | None:
+    """What an API key may read of the workflow instances (None for another credential): all
+    of them with `instances:read_all`, else those its integration's events reached."""
+    if not isinstance(credential, ApiKey):
+        return None
+    if Scope.INSTANCES_READ_ALL in credential.scopes:
+        return visibility_for_integration(reached=None)
+    return visibility_for_integration(
+        reached=lambda workflow: instance_ids_reached_by(
+            integration_id=credential.integration_id, workflow=workflow
         )
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from audit.keys import DEVELOPMENT_KEY_ID, development_key, load_audit_keys
+from opscore.audit_key_settings import DEVELOPMENT_KEY_ID, development_key, load_audit_keys
 from opscore.logging_config import configure_structlog, logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -190,8 +190,8 @@ DATABASES = {
 OPSCORE_WORKER_DB_CONN_MAX_AGE = env_int("OPSCORE_WORKER_DB_CONN_MAX_AGE", 300)
 # Django's engines plus the audit chain written at commit (audit/chaining.py).
 _OPSCORE_ENGINES = {
-    "django.db.backends.postgresql": "opscore.db.postgresql",
-    "django.db.backends.sqlite3": "opscore.db.sqlite3",
+    "django.db.backends.postgresql": "audit.db.postgresql",
+    "django.db.backends.sqlite3": "audit.db.sqlite3",
 }
 if DATABASES["default"]["ENGINE"] not in _OPSCORE_ENGINES:
     raise ImproperlyConfigured(
@@ -199,7 +199,7 @@ if DATABASES["default"]["ENGINE"] not in _OPSCORE_ENGINES:
         "(postgres://…) or SQLite (sqlite:///…)"
     )
 DATABASES["default"]["ENGINE"] = _OPSCORE_ENGINES[DATABASES["default"]["ENGINE"]]
-if DATABASES["default"]["ENGINE"] == "opscore.db.sqlite3":
+if DATABASES["default"]["ENGINE"] == "audit.db.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
     # instead of failing with "database is locked" halfway through a transition.
     DATABASES["default"]["OPTIONS"] = {
@@ -340,9 +340,10 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "opscore.api_errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Per API key, and per client address for callers without a key (opscore/throttling.py).
+    # Per API key (integrations/throttling.py), and per client address for callers without a
+    # key (opscore/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "opscore.throttling.ApiKeyThrottle",
+        "integrations.throttling.ApiKeyThrottle",
         "opscore.throttling.AnonymousThrottle",
     ],
     # Proxies in front of gunicorn that append to X-Forwarded-For. 0 (direct) uses the socket

@@ -1,4 +1,5 @@
-"""API rate limits: one budget per API key, one per client address for callers without a key.
+"""API rate limits: one budget per API key (integrations/throttling.py), one per client address
+for callers without a key.
 
 Rates come from settings.OPSCORE_THROTTLE_RATES on every request (DRF's own throttles read
 theirs once, at import). Counters are fixed windows in the `opscore_ratewindow` table, shared
@@ -18,8 +19,6 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
-
-from integrations.models import ApiKey
 
 TOO_MANY_REQUESTS = {
     "description": (
@@ -70,7 +69,10 @@ def _parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0]]
 
 
-class _RateFromSettings(BaseThrottle):
+class RateFromSettings(BaseThrottle):
+    """A budget per `scope` in settings.OPSCORE_THROTTLE_RATES, counted per caller identity
+    (`get_cache_key`); the apps that know the callers (API keys, webhook sources) subclass it."""
+
     scope = ""
     cache_format = "%(scope)s:%(ident)s"
 
@@ -98,18 +100,7 @@ class _RateFromSettings(BaseThrottle):
         return max(1.0, self._wait)
 
 
-class ApiKeyThrottle(_RateFromSettings):
-    """One budget per API key, whichever address its calls come from."""
-
-    scope = "api_key"
-
-    def get_cache_key(self, request, view) -> str | None:
-        if not isinstance(request.auth, ApiKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
-
-
-class AnonymousThrottle(_RateFromSettings):
+class AnonymousThrottle(RateFromSettings):
     """Callers with neither key nor session (webhook senders, probes), by client address.
 
     The address is the socket's unless REST_FRAMEWORK["NUM_PROXIES"] says how many proxies
@@ -124,7 +115,7 @@ class AnonymousThrottle(_RateFromSettings):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class WebhookThrottle(_RateFromSettings):
+class WebhookThrottle(RateFromSettings):
     """Webhook deliveries, per source and sending address.
 
     A carrier posts every delivery from the same few addresses, far more often than junk

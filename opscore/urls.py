@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from observability.metrics.views import metrics_view
 from opscore.api_errors import UnknownEndpoint
 
 admin.site.site_header = "opscore"
@@ -18,7 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # A requester answers a reviewer's question here, from the signed link in their email.
     path("information/", include("approvals.information_urls")),
-    path("metrics", metrics_view, name="metrics"),
+    path("metrics", include("observability.metrics.urls")),
     path("api/v1/decisions/", include("decisions.api")),
     path("api/v1/tasks/", include("approvals.api")),
     path("api/v1/", include("integrations.api")),

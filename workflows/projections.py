@@ -6,7 +6,7 @@ the table read in the same order, so memory stays flat however long the log grow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,13 @@ class ProjectionReport:
         self.differences += 1
         if len(self.mismatches) < DIFFERENCES_KEPT:
             self.mismatches.append(line)
+
+
+# Other projections of the log that check_projections compares when it checks everything, as
+# (label, noun, compare), compare() returning a report with `rebuilt`, `differences` and
+# `mismatches` as ProjectionReport has them; the layers that own them append
+# here in their AppConfig.ready() (approvals: review tasks).
+PROJECTION_CHECKS: list[tuple[str, str, Callable[[], Any]]] = []
 
 
 def replay_instances(*, definition: WorkflowDefinition) -> Iterator[tuple[int, RebuiltInstance]]:

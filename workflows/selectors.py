@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
@@ -64,6 +66,21 @@ def visibility_for_integration(*, reached: Callable[[str], QuerySet] | None) -> 
             for definition in registry.all_definitions()
         }
     )
+
+
+# The layer that decides appends how to find the automated decision that sent an instance on
+# before a moment (decisions: its latest decision record), in its AppConfig.ready(); a task
+# page shows it without importing that layer.
+DECISION_FINDERS: list[Callable[..., Any]] = []
+
+
+def decision_before(*, instance_type_id: int, instance_id: int, moment: datetime) -> Any:
+    """The latest automated decision about the instance made at or before `moment`, or None."""
+    for finder in DECISION_FINDERS:
+        found = finder(instance_type_id=instance_type_id, instance_id=instance_id, moment=moment)
+        if found is not None:
+            return found
+    return None
 
 
 def executions_for(*, instance: WorkflowInstance) -> QuerySet[Execution]:

@@ -3,9 +3,8 @@ from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.projections import compare_tasks_with_table
 from workflows import registry
-from workflows.projections import compare_with_tables
+from workflows.projections import PROJECTION_CHECKS, compare_with_tables
 
 
 class Command(BaseCommand):
@@ -27,7 +26,7 @@ class Command(BaseCommand):
             for definition in definitions
         ]
         if workflow is None:
-            checks.append(("review tasks", "task(s)", compare_tasks_with_table))
+            checks.extend(PROJECTION_CHECKS)
         differences = 0
         for label, noun, compare in checks:
             started = time.perf_counter()
