@@ -350,8 +350,8 @@ class RuleSetVersionAdmin(ServiceActionsMixin, ConfigAuditedAdmin, HistoryReadOn
             if published
             else None,
             "table": render_table(from_jdm(version.content)),
-            "can_publish": version.status == VersionStatus.IN_REVIEW
-            and request.user.has_perm(services.PUBLISH_PERMISSION),
+            "in_review": version.status == VersionStatus.IN_REVIEW,
+            "may_publish": request.user.has_perm(services.PUBLISH_PERMISSION),
         }
         return TemplateResponse(request, "admin/decisions/publish.html", context)
 

@@ -8,7 +8,7 @@ from decisions.models import VersionStatus
 from decisions.tables import DecisionTable, from_jdm
 from opscore.actors import Actor
 from processes.orders.rules import ORDER_CARRIER
-from tests.factories import start_order
+from tests.factories import start_order, user_with_perms
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,25 @@ def test_publish_screen_shows_the_backtest_and_enforces_four_eyes(
     other, _ = publisher_client
     assert other.post(url).status_code == 302
     assert selectors.published_version(rule_set=carrier_rules).pk == draft.pk
+
+
+def test_publish_screen_tells_a_reader_without_the_permission_why_there_is_no_button(
+    carrier_rules, author_client
+):
+    _, author = author_client
+    draft = _draft(carrier_rules, author)
+    services.submit_for_review(version=draft, actor=author)
+    reader = Client()
+    reader.force_login(user_with_perms("decisions.view_ruleset", "decisions.view_rulesetversion"))
+    url = reverse("admin:decisions_rulesetversion_publish", args=[draft.pk])
+
+    page = reader.get(url).content.decode()
+    assert "is in review; publishing it takes a person with the publish permission" in page
+    assert "is not in review" not in page
+    assert f'value="Publish v{draft.number}"' not in page
+    assert reader.post(url).status_code == 403
+    draft.refresh_from_db()
+    assert draft.status == VersionStatus.IN_REVIEW
 
 
 def test_diff_page_compares_two_versions_readably(carrier_rules, author_client):
