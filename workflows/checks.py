@@ -513,7 +513,9 @@ def database_errors(definition: WorkflowDefinition) -> list[checks.CheckMessage]
     return found
 
 
-def _needed_permissions(step: HumanStep) -> set[str]:
+def decision_permissions(step: HumanStep) -> set[str]:
+    """What a person needs to decide `step`: its decisions' permissions and the work permission
+    of the hooks that open its tasks (what E021 asks of its queue and escalation groups)."""
     needed = {edge.permission for edge in step.edges_fired_by(FiredBy.DECISION) if edge.permission}
     if step.hooks is not None and step.hooks.work_permission:
         needed.add(step.hooks.work_permission)
@@ -522,7 +524,7 @@ def _needed_permissions(step: HumanStep) -> set[str]:
 
 def _queue_errors(definition: WorkflowDefinition, step: HumanStep) -> list[checks.CheckMessage]:
     found = []
-    needed = _needed_permissions(step)
+    needed = decision_permissions(step)
     groups = [("queue", step.queue)] if step.queue else []
     if ESCALATION_GROUPS in _lookups:
         escalation = _lookups[ESCALATION_GROUPS](workflow=definition.name, step=step.name)
