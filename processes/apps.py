@@ -9,3 +9,4 @@ class ProcessesConfig(AppConfig):
         # Importing the definitions registers them, in web processes and workers alike.
         from processes.invoices import definition as invoice  # noqa: F401
         from processes.orders import definition as order  # noqa: F401
+        from processes.refunds import definition as refund  # noqa: F401

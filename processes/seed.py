@@ -6,8 +6,9 @@ from django.apps.registry import Apps
 
 from processes.invoices import seed as invoice_seed
 from processes.orders import seed as order_seed
+from processes.refunds import seed as refund_seed
 
-WORKFLOW_SEEDS = (order_seed.seed, invoice_seed.seed)
+WORKFLOW_SEEDS = (order_seed.seed, invoice_seed.seed, refund_seed.seed)
 
 
 def seed_every_workflow(*, apps: Apps = installed_apps) -> None:

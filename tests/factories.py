@@ -94,6 +94,33 @@ def order_received_event(
     }
 
 
+def refund_requested_event(
+    *, amount: float, days_ago: int = 3, email: str = "ada@example.test", **payload: Any
+) -> dict[str, Any]:
+    """A `refund.requested` envelope: a customer's refund asked `days_ago` days after purchase."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    number = next(_order_numbers)
+    return {
+        "type": "refund.requested",
+        "source": "shop",
+        "occurred_at": timezone.now().isoformat(),
+        "correlation_key": f"RF-{number:06d}",
+        "payload": {
+            "refund_id": f"RF-{number:06d}",
+            "order_id": f"SO-{number:06d}",
+            "customer": "Ada Lovelace",
+            "email": email,
+            "amount": amount,
+            "currency": "EUR",
+            "purchased_on": (timezone.now().date() - timedelta(days=days_ago)).isoformat(),
+            **payload,
+        },
+    }
+
+
 def webhook_source(*, name: str = "carrier", secrets: int = 1, event_types=("*",)):
     from integrations.models import WebhookSecret, WebhookSource
     from integrations.services import new_webhook_secret

@@ -26,7 +26,7 @@ def _rule(kind: str, **scope) -> AlertRule:
 
 @pytest.fixture
 def covered():
-    """Every part of both reference workflows watched, and every queue staffed."""
+    """Every part of the reference workflows watched, and every queue staffed."""
     rules = {
         kind: _rule(kind)
         for kind in (
@@ -41,7 +41,7 @@ def covered():
     rules[AlertKind.STUCK_INSTANCES] = _rule(
         AlertKind.STUCK_INSTANCES, window=timedelta(minutes=30)
     )
-    for queue in ("reviewers", "managers", "finance"):
+    for queue in ("reviewers", "managers", "finance", "refund-approvers"):
         UserFactory().groups.add(Group.objects.get_or_create(name=queue)[0])
     return rules
 
@@ -63,6 +63,7 @@ def _flags(workflow: str) -> dict[tuple[str, str], str]:
 def test_a_fully_covered_configuration_passes_strict(covered):
     assert _flags("order") == {}
     assert _flags("invoice") == {}
+    assert _flags("refund") == {}
     code, out = _strict()
     assert code == 0
     assert "0 flagged" in out

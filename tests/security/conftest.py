@@ -169,7 +169,12 @@ def build_world() -> World:
     from processes.orders.models import Order
     from processes.orders.rules import ORDER_CARRIER, ORDER_POLICY
     from processes.seed import seed_every_workflow
-    from tests.factories import order_context, order_received_event, webhook_source
+    from tests.factories import (
+        order_context,
+        order_received_event,
+        refund_requested_event,
+        webhook_source,
+    )
     from workflows import engine, services
     from workflows.models import Execution, Timer
 
@@ -230,6 +235,12 @@ def build_world() -> World:
     # Waiting for a manager, with a history behind it (received, then awaiting_manager).
     world.targets["invoice"] = engine.transition(
         instance=world.targets["invoice"], name="request_manager_approval", actor=SYSTEM
+    )
+    world.targets["refund"] = services.start_workflow(
+        workflow="refund",
+        payload=refund_requested_event(amount=900)["payload"],
+        actor=requester,
+        correlation_key="M-RF-1",
     )
     client = Client()
     own_body = order_received_event(source="matrix-shop", correlation_key="M-OWN-1")

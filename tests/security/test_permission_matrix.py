@@ -40,6 +40,8 @@ ADMIN_MODELS: dict[str, dict[str, set[str]]] = {
     "processes.order": {"view": {VIEWONLY, "reviewer", "supervisor"}},
     # Supervisors see invoices: the reference invoice policies escalate to them.
     "processes.invoice": {"view": {VIEWONLY, "manager", "director", "supervisor"}},
+    # No role here holds a refund permission: only the view-only staff see refunds.
+    "processes.refund": {"view": {VIEWONLY}},
     "workflows.execution": {"view": {VIEWONLY, "supervisor"}},
     "workflows.timer": {"view": {VIEWONLY}},
     # Tasks are seen by those who work review queues, and only in their own queues.
@@ -67,6 +69,7 @@ QUEUE_PROXIES = {"mytask", "teamtask", "unassignedtask", "overduetask", "escalat
 ADMIN_ACTIONS: dict[tuple[str, str], set[str]] = {
     ("processes.order", "cancel_selected"): {"supervisor"},
     ("processes.invoice", "cancel_selected"): set(),
+    ("processes.refund", "cancel_selected"): set(),
     ("workflows.execution", "retry_selected"): {"supervisor"},
     ("approvals.reviewtask", "claim"): {"reviewer"},
     ("approvals.reviewtask", "release"): {"reviewer"},

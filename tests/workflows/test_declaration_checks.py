@@ -265,10 +265,12 @@ REAL_GROUP_PERMISSIONS = {
     "reviewers": ["processes.review_order", "approvals.work_reviewtask"],
     "managers": ["processes.approve_invoice", "approvals.work_reviewtask"],
     "finance": ["processes.finance_approve_invoice", "approvals.work_reviewtask"],
+    "refund-approvers": ["processes.approve_refund", "approvals.work_reviewtask"],
     "supervisors": [
         "processes.review_order",
         "processes.approve_invoice",
         "processes.finance_approve_invoice",
+        "processes.approve_refund",
         "approvals.work_reviewtask",
     ],
 }
