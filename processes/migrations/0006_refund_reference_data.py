@@ -13,8 +13,8 @@ def seed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('processes', '0004_refund'),
-        ('approvals', '0003_task_escalated_groups'),
+        ('processes', '0005_refund'),
+        ('approvals', '0004_information_answer'),
         ('decisions', '0002_admin_action_permissions'),
         ('integrations', '0005_admin_action_permissions'),
         ('auth', '0012_alter_user_first_name_max_length'),
