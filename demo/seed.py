@@ -40,10 +40,16 @@ GROUP_PERMISSIONS = {
         "processes.approve_invoice",
         "processes.finance_approve_invoice",
         "processes.view_invoice",
+        "processes.approve_refund",
         # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
         "observability.view_reports",
         # The demo's mail sink: every mail it received, escalations to other groups included.
         "demo.read_all_mail",
+    ],
+    "refund-approvers": [
+        "processes.approve_refund",
+        "processes.view_refund",
+        "approvals.work_reviewtask",
     ],
     "managers": [
         "processes.approve_invoice",

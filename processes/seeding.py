@@ -13,13 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.apps.registry import Apps
-from django.contrib.auth.management import create_permissions
 from django.utils import timezone
 
 from decisions.tables import DecisionTable, check_table, content_digest, to_jdm
 from integrations.models import binding_errors
-from workflows.checks import decision_permissions
-from workflows.declaration import HumanStep, WorkflowDefinition
 
 PUBLISHED = "published"
 
@@ -39,46 +36,6 @@ def seed_groups(*, apps: Apps, names: Iterable[str]) -> None:
     group_model = apps.get_model("auth", "Group")
     for name in names:
         group_model.objects.get_or_create(name=name)
-
-
-def grant_step_permissions(*, apps: Apps, definition: WorkflowDefinition) -> None:
-    """Give each human step's queue group, and the group its escalation policy sends late
-    tasks to, the permissions deciding the step takes: a group made to work a queue can work
-    it from the first migration on (what the `workflows.E021` check asks of it). Run with the
-    policies seeded, so an operator's later choice of groups is theirs to grant."""
-    group_model = apps.get_model("auth", "Group")
-    policy_model = apps.get_model("approvals", "EscalationPolicy")
-    for step in definition.steps:
-        if not isinstance(step, HumanStep):
-            continue
-        permissions = [_permission(apps=apps, name=name) for name in decision_permissions(step)]
-        names = {step.queue} if step.queue else set()
-        policy = policy_model.objects.filter(workflow=definition.name, step=step.name).first()
-        if policy is not None and policy.escalate_to_id:
-            names.add(group_model.objects.get(pk=policy.escalate_to_id).name)
-        for group in group_model.objects.filter(name__in=names):
-            group.permissions.add(*permissions)
-
-
-def _permission(*, apps: Apps, name: str) -> Any:
-    """The permission row `app_label.codename`; inside a migration, where Django creates
-    permissions only after the last one ran, it is created from the migration's models."""
-    app_label, codename = name.split(".", 1)
-    permission_model = apps.get_model("auth", "Permission")
-    lookup = {"content_type__app_label": app_label, "codename": codename}
-    found = permission_model.objects.filter(**lookup).first()
-    if found is None:
-        app_config = apps.get_app_config(app_label)
-        # A migration's app configs have no models module, and create_permissions skips
-        # those; it reads only the migration's models either way.
-        models_module = getattr(app_config, "models_module", None)
-        app_config.models_module = models_module or True
-        try:
-            create_permissions(app_config, apps=apps, verbosity=0)
-        finally:
-            app_config.models_module = models_module
-        found = permission_model.objects.get(**lookup)
-    return found
 
 
 def seed_escalation_policies(*, apps: Apps, policies: Iterable[dict[str, Any]]) -> None:

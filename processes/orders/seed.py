@@ -4,13 +4,11 @@ from django.apps.registry import Apps
 
 from processes import seeding
 from processes.orders import escalation, events, rules
-from processes.orders.definition import ORDER
 
 
 def seed(*, apps: Apps) -> None:
     seeding.seed_groups(apps=apps, names=escalation.QUEUE_GROUPS)
     seeding.seed_escalation_policies(apps=apps, policies=escalation.ESCALATION_POLICIES)
-    seeding.grant_step_permissions(apps=apps, definition=ORDER)
     seeding.seed_rule_sets(
         apps=apps,
         rule_sets=rules.RULE_SETS,

@@ -13,7 +13,7 @@ def seed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('processes', '0005_refund'),
+        ('processes', '0004_refund'),
         ('approvals', '0004_information_answer'),
         ('decisions', '0002_admin_action_permissions'),
         ('integrations', '0005_admin_action_permissions'),

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('processes', '0004_queue_groups_hold_step_permissions'),
+        ('processes', '0003_definition_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
