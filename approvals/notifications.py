@@ -15,6 +15,7 @@ from django.urls import reverse
 from approvals import information_links
 from approvals.models import NotificationKind, ReviewTask, TaskNotification
 from opscore import request_context
+from privacy import sealing
 
 SUBJECTS = {
     NotificationKind.REMINDER: "[opscore] Reminder: {title} is due {due}",
@@ -35,6 +36,19 @@ def addresses_of_group(group: Group) -> list[str]:
 def task_url(task: ReviewTask) -> str:
     path = reverse("admin:approvals_reviewtask_change", args=[task.pk])
     return f"{settings.OPSCORE_BASE_URL.rstrip('/')}{path}"
+
+
+class RecipientErased(Exception):
+    """The person to tell was erased (`erase_subject`) after the email was owed."""
+
+
+def recipient_addresses(notification: TaskNotification) -> list[str]:
+    """The addresses to send to; a requester's is stored sealed and revealed only here."""
+    revealed = sealing.reveal_many(list(notification.recipients))
+    unreadable = [value for value in revealed if not isinstance(value, str) or "@" not in value]
+    if unreadable:
+        raise RecipientErased("the recipient's address was erased; there is nobody to tell")
+    return revealed
 
 
 def build_message(notification: TaskNotification) -> EmailMultiAlternatives:
@@ -59,7 +73,7 @@ def build_message(notification: TaskNotification) -> EmailMultiAlternatives:
         subject=subject,
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=notification.recipients,
+        to=recipient_addresses(notification),
         headers={
             "X-Opscore-Notification": f"{task.pk}:{notification.kind}:{notification.level}",
             # The sweep that sent it: its log lines say which deadline it acted on.

@@ -16,6 +16,7 @@ from approvals.permissions import may_review
 from audit.models import Event
 from audit.selectors import instance_timeline
 from opscore.actors import Actor
+from privacy import sealing
 from workflows.selectors import decision_before
 
 
@@ -82,16 +83,22 @@ def unassigned_tasks(*, user) -> QuerySet[ReviewTask]:
 def requester_of(*, instance: Model) -> tuple[str, Actor] | None:
     """Who is asked when a reviewer needs more information, and as whom their answer is
     recorded: the person who started the instance, at their account's address; else the
-    plain `requester_email` the starting event carried (its schema must declare it), the
-    answer recorded as from whoever started the instance (an integration). None when there
-    is nobody to ask."""
+    `requester_email` the starting event carried (its schema must declare it), the answer
+    recorded as from whoever started the instance (an integration). None when there is
+    nobody to ask.
+
+    The address comes back as the instance holds it: sealed (a `privacy.sealing` token) when
+    the event type declared it personal, so the notification row and the log keep only the
+    ciphertext and erasing the requester makes it unreadable there too; the mail is addressed
+    from the revealed value at sending time."""
     user = getattr(instance, "started_by", None)
     if user is not None and user.is_active and user.email:
         return user.email, Actor.for_user(user)
     sent = (getattr(instance, "context", None) or {}).get("input") or {}
-    address = sent.get("requester_email") if isinstance(sent, dict) else None
-    if not isinstance(address, str) or "@" not in address or len(address) > 254:
+    stored = sent.get("requester_email") if isinstance(sent, dict) else None
+    if not _is_address(sealing.reveal(stored)):
         return None
+    address = stored if sealing.is_sealed(stored) else stored.strip()
     started = (
         instance_timeline(instance=instance)
         .filter(type="workflow.started")
@@ -99,7 +106,11 @@ def requester_of(*, instance: Model) -> tuple[str, Actor] | None:
         .first()
     )
     kind, ref = started if started else ("system", "requester")
-    return address.strip(), Actor(kind=kind, ref=ref)
+    return address, Actor(kind=kind, ref=ref)
+
+
+def _is_address(value: object) -> bool:
+    return isinstance(value, str) and "@" in value and len(value) <= 254
 
 
 def information_requests_sent(*, task: ReviewTask) -> int:

@@ -4,6 +4,7 @@ A tampered, expired, superseded or second use of a link is refused and changes n
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -22,7 +23,9 @@ from approvals.services import (
     request_information,
 )
 from audit.models import Event
-from opscore.actors import Actor
+from opscore.actors import SYSTEM, Actor
+from privacy import sealing
+from privacy.services import erase_subject
 from tests.factories import order_in_review, reviewer, user_with_perms
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +241,51 @@ def test_the_task_api_shows_the_answer_and_the_task_back_in_my_queue(asked):
     assert one["information_requested"] == "Which loading bay?\nAnd when?"
     assert one["information_answer"] == "Bay 4."
     assert one["information_answered_at"] is not None
+
+
+REQUESTER_SCHEMA = {
+    "type": "object",
+    "required": ["requester_email"],
+    "x-subject": "requester_email",
+    "properties": {"requester_email": {"type": "string", "x-personal": True}},
+}
+
+
+def _order_with_sealed_requester(address: str):
+    """An order an integration started from an event type declaring its requester personal:
+    the context holds the address sealed, as ingestion stores it."""
+    sealed = sealing.seal_payload(
+        schema=REQUESTER_SCHEMA, payload={"requester_email": address}, fallback_ref="unused"
+    )
+    return order_in_review(actor=Actor.for_integration("shop"), value=2400, **sealed)
+
+
+def test_a_sealed_requester_email_is_mailed_and_the_log_keeps_only_ciphertext(smtp):
+    order = _order_with_sealed_requester("buyer@shop.example")
+    rita = reviewer("rita")
+
+    request_information(task=_task(order), actor=Actor.for_user(rita), message="PO number?")
+    assert deliver_notifications() == (1, 0)
+    [mail] = smtp.received()
+
+    assert mail["To"] == "buyer@shop.example"
+    [notification] = TaskNotification.objects.filter(kind=NotificationKind.INFORMATION_REQUEST)
+    assert sealing.is_sealed(notification.recipients[0])
+    logged = json.dumps(list(Event.objects.values_list("payload", flat=True)))
+    assert "buyer@shop.example" not in logged
+    assert Client().post(_link(smtp), {"answer": "PO-1"}).status_code == 200
+    assert _timeline(order)[-1] == ("task.information_received", "shop")
+
+
+def test_a_requester_erased_before_the_email_left_is_not_mailed(smtp):
+    order = _order_with_sealed_requester("gone@shop.example")
+    request_information(task=_task(order), actor=Actor.for_user(reviewer("rita")), message="?")
+    erase_subject(ref="gone@shop.example", reason="customer asked", actor=SYSTEM)
+
+    assert deliver_notifications() == (0, 1)
+
+    assert smtp.received() == []
+    [notification] = TaskNotification.objects.filter(kind=NotificationKind.INFORMATION_REQUEST)
+    assert notification.sent_at is None
+    assert "erased" in notification.last_error
+    assert "task.notification_sent" not in [kind for kind, _ in _timeline(order)]
