@@ -82,6 +82,21 @@ def formatter(log_format: str = JSON) -> structlog.stdlib.ProcessorFormatter:
     )
 
 
+class RedactSecretPaths(logging.Filter):
+    """Django names the path of every refused request in its own line ("Conflict:
+    /information/<token>/"): the path is logged as `request_context.loggable_path` gives it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        path = getattr(request, "path", None)
+        if path and isinstance(record.args, tuple) and path in record.args:
+            from opscore.request_context import loggable_path
+
+            safe = loggable_path(request)
+            record.args = tuple(safe if arg == path else arg for arg in record.args)
+        return True
+
+
 def logging_settings(*, log_format: str, level: str, levels: dict[str, str]) -> dict[str, Any]:
     """Django's LOGGING: everything to stderr through the structured formatter."""
     if log_format not in FORMATS:
@@ -103,8 +118,13 @@ def logging_settings(*, log_format: str, level: str, levels: dict[str, str]) -> 
         "formatters": {
             "structured": {"()": "opscore.logging_config.formatter", "log_format": log_format}
         },
+        "filters": {"secret_paths": {"()": "opscore.logging_config.RedactSecretPaths"}},
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "filters": ["secret_paths"],
+            },
         },
         "root": {"handlers": ["console"], "level": level.upper()},
         "loggers": {

@@ -111,6 +111,22 @@ def _actor_of(request: HttpRequest) -> str | None:
     return None
 
 
+# URL parts that grant access by themselves (a signed link's token): whoever reads the logs
+# must not be able to use them, so the line shows where they were, not what they were.
+SECRET_URL_KWARGS = ("token",)
+
+
+def loggable_path(request: HttpRequest) -> str:
+    """The request's path with the values of `SECRET_URL_KWARGS` replaced by their names."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name in SECRET_URL_KWARGS:
+        value = match.kwargs.get(name) if match is not None else None
+        if value:
+            path = path.replace(str(value), f"[{name}]")
+    return path
+
+
 class RequestContextMiddleware:
     """Give every request an id (the caller's if well-formed), bind it, echo it back.
 
@@ -135,7 +151,7 @@ class RequestContextMiddleware:
             log(
                 "request.finished",
                 method=request.method,
-                path=request.path,
+                path=loggable_path(request),
                 status=response.status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from opscore import logging_config, request_context
@@ -44,6 +45,7 @@ def _capture(log_format: str) -> Iterator[CapturedLog]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging_config.formatter(log_format))
+    handler.addFilter(logging_config.RedactSecretPaths())  # as settings.LOGGING's handler has
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
@@ -314,3 +316,24 @@ def test_the_worker_step_logs_and_sends_the_inbound_request_id(live_db, carrier,
     # One grep follows the order from the inbound request to the carrier call.
     grep = [line for line in cluster.log().splitlines() if request_id in line]
     assert any('"event": "workflow.transition"' in line for line in grep)
+
+
+@pytest.mark.django_db
+def test_a_signed_links_token_never_reaches_the_request_log(client, json_log):
+    from approvals.information_links import answer_url
+    from approvals.models import ReviewTask
+    from tests.factories import order_in_review
+
+    order = order_in_review(value=2400)
+    task = ReviewTask.objects.get(instance_id=order.pk)
+    url = answer_url(task_id=task.pk, request=1)
+    path = url.split("://", 1)[1].partition("/")[2]
+    token = path.split("/")[1]
+
+    response = client.get(f"/{path}")
+
+    assert response.status_code in (200, 409)
+    (line,) = json_log.named("request.finished")
+    assert line["path"] == "/information/[token]/"
+    assert token not in json_log.text
+    assert "secret_paths" in settings.LOGGING["handlers"]["console"]["filters"]
