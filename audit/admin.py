@@ -15,6 +15,8 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["type", "actor_ref", "=instance_id"]
     list_select_related = ["instance_type"]
     show_full_result_count = False
+    # An operator opens the log to see what just happened: the newest events first.
+    ordering = ["-seq"]
     date_hierarchy = "recorded_at"
     # The payload as read (personal values revealed while their key exists, "[erased]"
     # after), in place of the stored one: the stored one holds only sealed tokens.
