@@ -25,7 +25,7 @@ from django.utils.http import urlencode
 
 from approvals.models import EscalationPolicy, ReviewTask
 from approvals.permissions import WORK_PERMISSION
-from approvals.selectors import group_ids_for, visible_tasks
+from approvals.selectors import AWAITING_INFORMATION, group_ids_for, visible_tasks
 from audit.models import Event
 from observability.models import Alert, AlertKind, AlertRule
 from opscore.api_permissions import view_permission
@@ -69,7 +69,8 @@ class QueueRow:
     queue: str
     workflow: str
     step: str
-    open: int
+    open: int  # in the working queues: not waiting on the requester's answer
+    with_requester: int  # asked for information, not answered yet (out of the queues)
     due_soon: int
     overdue: int
     oldest_opened_at: datetime | None
@@ -122,7 +123,9 @@ def queues_block(*, user, now: datetime | None = None) -> QueuesBlock | None:
         ReviewTask.objects.filter(scope, active=1)
         .values("queue_id", "queue__name", "workflow", "step")
         .annotate(
-            open=Count("id"),
+            # The queue link lists what is workable; a task asked about waits elsewhere.
+            open=Count("id", filter=~AWAITING_INFORMATION),
+            with_requester=Count("id", filter=AWAITING_INFORMATION),
             overdue=Count("id", filter=Q(due_at__lt=now)),
             due_soon=Count("id", filter=Q(due_at__gte=now, due_at__lt=now + DUE_SOON)),
             oldest=Min("opened_at"),
@@ -148,6 +151,7 @@ def queues_block(*, user, now: datetime | None = None) -> QueuesBlock | None:
                 workflow=row["workflow"],
                 step=row["step"],
                 open=row["open"],
+                with_requester=row["with_requester"],
                 due_soon=row["due_soon"],
                 overdue=row["overdue"],
                 oldest_opened_at=row["oldest"],

@@ -123,6 +123,26 @@ def test_a_reviewer_sees_their_own_queue_linked_to_the_team_queue(client):
     assert b"1 team task" in listed.content or b"field-title" in listed.content
 
 
+def test_a_task_waiting_on_the_requester_is_counted_apart_from_the_workable_ones(client, smtp):
+    from approvals.services import request_information
+    from opscore.actors import Actor
+
+    order_in_review()
+    asked = order_in_review(actor=Actor.for_integration("shop"), requester_email="b@shop.example")
+    rita = reviewer("rita")
+    task = ReviewTask.objects.get(instance_id=asked.pk)
+    request_information(task=task, actor=Actor.for_user(rita), message="PO number?")
+
+    html = _page(client, rita)
+
+    row = re.search(r'<tr class="queue-row" data-queue="reviewers".*?</tr>', html, re.S).group()
+    assert "reviewers: 1 open" in row
+    assert re.search(r'class="with-requester"[^>]*>1<', row)
+    (queue_link, *_) = _hrefs(html, "overview-queues")
+    # The link lists exactly the workable task the row counts.
+    assert client.get(queue_link).content.decode().count('class="field-title"') == 1
+
+
 def test_an_operator_sees_dead_letters_open_alerts_and_stuck_instances(client):
     dead_letter(start_order())
     open_alert()
