@@ -9,7 +9,9 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from opscore import request_context
@@ -116,60 +118,75 @@ class RunOutcome:
 
 
 def _load_instance(execution: Execution) -> WorkflowInstance:
-    return execution.instance_type.model_class().objects.get(pk=execution.instance_id)
+    return _instance_model(execution).objects.get(pk=execution.instance_id)
+
+
+def _instance_model(execution: Execution) -> type[WorkflowInstance]:
+    # Content types are cached per process: no query after the first.
+    return ContentType.objects.get_for_id(execution.instance_type_id).model_class()
+
+
+_EXECUTION_TABLE = Execution._meta.db_table
+_EXECUTION_COLUMNS = ", ".join(f.column for f in Execution._meta.concrete_fields)
+# One statement takes the lease (a row lock and the commit, never a read and then a write):
+# the row is ours only if it is runnable now, so of two runs racing for it one gets it;
+# PostgreSQL re-checks the conditions on the row a concurrent update left.
+_CLAIM_SQL = f"""
+    UPDATE {_EXECUTION_TABLE}
+    SET status = %(running)s, attempts = attempts + 1, lease_expires_at = %(lease_until)s,
+        next_attempt_at = NULL, updated_at = %(now)s
+    WHERE id = %(id)s
+      AND status IN (%(pending)s, %(failed)s, %(running)s)
+      AND (status <> %(running)s OR lease_expires_at <= %(now)s)
+      AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+    RETURNING {_EXECUTION_COLUMNS}
+"""  # noqa: S608 - table and columns are the model's own
 
 
 def _claim(*, execution_id: int, now: datetime) -> Execution | None:
     """Take the lease on a runnable execution, or return None when it is not ours to run.
 
-    The instance read to check that the execution still applies stays on it
-    (`execution.instance`): the run and its outcome use that one read, and the engine locks
-    and reads the instance afresh to transition."""
+    The lease is taken first, in one statement of its own; then the instance is read to check
+    that the execution still applies. That read stays on it (`execution.instance`): the run
+    and its outcome use it, and the engine locks and reads the instance afresh to transition.
+    An execution whose instance moved on is skipped, its attempt not counted."""
     lease = timedelta(seconds=settings.OPSCORE_EXECUTION["LEASE_SECONDS"])
-    with transaction.atomic():
-        execution = (
-            Execution.objects.select_for_update()
-            .select_related("instance_type")
-            .filter(pk=execution_id)
-            .first()
+    claimed = list(
+        Execution.objects.raw(
+            _CLAIM_SQL,
+            {
+                "id": execution_id,
+                "now": now,
+                "lease_until": now + lease,
+                "running": ExecutionStatus.RUNNING,
+                "pending": ExecutionStatus.PENDING,
+                "failed": ExecutionStatus.FAILED,
+            },
         )
-        if execution is None or execution.status in (
-            ExecutionStatus.SUCCEEDED,
-            ExecutionStatus.DEAD,
-            ExecutionStatus.SKIPPED,
-        ):
-            return None
-        if execution.status == ExecutionStatus.RUNNING and execution.lease_expires_at > now:
-            return None
-        if execution.next_attempt_at is not None and execution.next_attempt_at > now:
-            return None
-        instance = _load_instance(execution)
-        if instance.version != execution.instance_version:
-            execution.status = ExecutionStatus.SKIPPED
-            execution.finished_at = now
-            execution.save(update_fields=["status", "finished_at", "updated_at"])
+    )
+    if not claimed:
+        return None
+    execution = claimed[0]
+    instance = _load_instance(execution)
+    if instance.version != execution.instance_version:
+        with transaction.atomic():
+            # Ours under the lease just taken, so nobody else changes it meanwhile.
+            Execution.objects.filter(pk=execution.pk).update(
+                status=ExecutionStatus.SKIPPED,
+                attempts=F("attempts") - 1,
+                lease_expires_at=None,
+                finished_at=now,
+                updated_at=timezone.now(),
+            )
             engine.record_step_event(
                 instance=instance,
                 type="execution.skipped",
                 actor=SYSTEM,
                 payload={"step": execution.step, "idempotency_key": execution.idempotency_key},
             )
-            return None
-        execution.status = ExecutionStatus.RUNNING
-        execution.attempts += 1
-        execution.lease_expires_at = now + lease
-        execution.next_attempt_at = None
-        execution.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "lease_expires_at",
-                "next_attempt_at",
-                "updated_at",
-            ]
-        )
-        execution.instance = instance
-        return execution
+        return None
+    execution.instance = instance
+    return execution
 
 
 def run_execution(*, execution_id: int) -> RunOutcome:
@@ -186,7 +203,7 @@ def run_execution(*, execution_id: int) -> RunOutcome:
             outcome = RunOutcome(execution_id, current.first() or "missing")
             logger.info("execution.not_run", status=outcome.status)
             return outcome
-        definition = registry.get(execution.instance_type.model_class().workflow_name)
+        definition = registry.get(_instance_model(execution).workflow_name)
         step = definition.step_named(execution.step)
         assert isinstance(step, MachineStep)
         instance = execution.instance
