@@ -392,6 +392,8 @@ SPECTACULAR_SETTINGS = {
 Q_CLUSTER = {
     "name": "opscore",
     "orm": "default",
+    # django-q2's ORM broker, oldest rows first and one statement a poll (see the module).
+    "broker_class": "opscore.queue_broker.OldestFirstORM",
     "workers": int(os.environ.get("OPSCORE_Q_WORKERS", "2")),
     "timeout": int(os.environ.get("OPSCORE_Q_TIMEOUT", "60")),
     # A task taken by a worker that died becomes visible again after `retry` seconds.
