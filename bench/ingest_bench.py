@@ -20,6 +20,11 @@ A fourth phase, batch, sends `POST /api/v1/events:batch` with --batch (100) even
 every one fully routed as above; its figure is events (not requests) per second, beside the
 floor's. The floor also pays the key's rate-limit upsert, as ingestion does.
 
+Each phase also reports its CPU per event (per request for ceiling and floor), read from /proc
+before and after it: the gunicorn workers', PostgreSQL's (the bench database's backends and
+the server's background processes) and the whole machine's (wrk and anything else running),
+so a run says whether Python or the database sets its rate.
+
 With --profile PATH, py-spy samples the gunicorn workers during the ingest (or, with
 --profile-phase batch, the batch) phase and a summary of where the samples fell is printed;
 `bench/ingest_profile.py` gives the same breakdown by CPU time in one process.
@@ -208,6 +213,49 @@ def _wrk(
     return result
 
 
+def _cpu_seconds(*, gunicorn_pid: int, database: str) -> dict[str, dict[str, float]]:
+    """CPU seconds used so far by each gunicorn worker and each PostgreSQL process serving
+    the bench (its database's backends and the server's own background processes, other
+    databases' backends left out), and by the whole machine, from /proc (Linux only). Across
+    a phase, `_cpu_used` turns two of these into where the phase's CPU went."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, dict[str, float]] = {"web": {}, "postgres": {}, "machine": {}}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # the process ended meanwhile
+            continue
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        if int(fields[1]) == gunicorn_pid:
+            used["web"][entry] = seconds
+        elif command.startswith("postgres"):
+            # A backend's title is "postgres: [<cluster>: ]<user> <database> <client> <state>";
+            # a background process's names its role ("walwriter", "autovacuum worker").
+            words = title.removeprefix("postgres:").split()
+            if words and words[0].endswith(":"):
+                words = words[1:]
+            backend = len(words) > 2 and ("(" in words[2] or words[2] == "[local]")
+            if not backend or words[1] == database:
+                used["postgres"][entry] = seconds
+    cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    # user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    used["machine"]["all"] = (sum(map(int, cpu[:8])) - int(cpu[3]) - int(cpu[4])) / ticks
+    return used
+
+
+def _cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """Seconds per role between two readings; a process that ended meanwhile is left out."""
+    return {
+        role: sum(seconds - before[role].get(pid, 0.0) for pid, seconds in after[role].items())
+        for role in after
+    }
+
+
 def _start_sampler(*, pid: int, path: str, seconds: int) -> subprocess.Popen:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
@@ -345,6 +393,7 @@ def main() -> None:
     if wrk is None:
         sys.exit("wrk not found on PATH: apt-get install wrk")
     _recreate_database(url)
+    database = url.rsplit("/", 1)[1].split("?")[0]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.ingest_settings",
@@ -413,10 +462,16 @@ def main() -> None:
             sampler = None
             if args.profile and args.profile_phase == name:
                 sampler = _start_sampler(pid=gunicorn.pid, path=args.profile, seconds=seconds)
+            cpu_before = _cpu_seconds(gunicorn_pid=gunicorn.pid, database=database)
             results[name] = _wrk(
                 **phase_load, target=target, run=name, seconds=seconds, batch=batch
             )
+            cpu = _cpu_used(cpu_before, _cpu_seconds(gunicorn_pid=gunicorn.pid, database=database))
             results[name]["events_per_second"] = results[name]["per_second"] * max(batch, 1)
+            events = results[name]["requests"] * max(batch, 1)
+            results[name]["cpu_ms_per_event"] = {
+                role: round(seconds * 1000 / max(events, 1), 2) for role, seconds in cpu.items()
+            }
             if sampler is not None:
                 sampler.wait(timeout=60)
     finally:
@@ -479,6 +534,9 @@ def main() -> None:
             if "batch" in results
             else {}
         ),
+        # Per event (per request for ceiling and floor): the gunicorn workers' CPU,
+        # PostgreSQL's, and the whole machine's (wrk and everything else included).
+        "cpu_ms_per_event": {name: r["cpu_ms_per_event"] for name, r in results.items()},
         "non_2xx": {name: r["status_errors"] for name, r in results.items()},
         "socket_errors": {
             name: r["connect_errors"] + r["read_errors"] + r["timeouts"]
