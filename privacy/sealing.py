@@ -21,6 +21,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -148,11 +149,15 @@ def _aad(subject_id: int) -> bytes:
 
 
 def seal_value(*, value: Any, subject: Subject) -> str:
+    return _seal(value=value, cipher=AESGCM(bytes(subject.key)), subject_id=subject.pk)
+
+
+def _seal(*, value: Any, cipher: AESGCM, subject_id: int) -> str:
     nonce = secrets.token_bytes(_NONCE_BYTES)
     plaintext = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-    sealed = AESGCM(bytes(subject.key)).encrypt(nonce, plaintext, _aad(subject.pk))
+    sealed = cipher.encrypt(nonce, plaintext, _aad(subject_id))
     blob = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-    return f"{TOKEN_PREFIX}{subject.pk}:{blob}"
+    return f"{TOKEN_PREFIX}{subject_id}:{blob}"
 
 
 def seal_payload(
@@ -172,6 +177,88 @@ def seal_payload(
         name: seal_value(value=value, subject=subject) if name in fields else value
         for name, value in payload.items()
     }
+
+
+@dataclass(frozen=True)
+class Unsealed:
+    """One payload for `seal_payloads`, with what `seal_payload` takes beside it."""
+
+    schema: dict[str, Any]
+    payload: dict[str, Any]
+    fallback_ref: str
+
+
+def seal_payloads(items: list[Unsealed]) -> list[dict[str, Any]]:
+    """What `seal_payload` gives for each item, in order, with every subject looked up in
+    one query (and the missing ones created in two more), however many payloads and people.
+    """
+    wanted: list[tuple[list[str], str] | None] = []
+    for item in items:
+        fields = [
+            name for name in personal_fields(item.schema) if item.payload.get(name) is not None
+        ]
+        ref = (
+            (_subject_ref(schema=item.schema, payload=item.payload) or item.fallback_ref)
+            if fields
+            else ""
+        )
+        wanted.append((fields, ref) if fields else None)
+    subjects = _subjects_for({entry[1] for entry in wanted if entry is not None})
+    ciphers: dict[int, AESGCM] = {}
+    sealed = []
+    for item, entry in zip(items, wanted, strict=True):
+        if entry is None:
+            sealed.append(item.payload)
+            continue
+        fields, ref = entry
+        subject = subjects[ref]
+        cipher = ciphers.get(subject.pk) or ciphers.setdefault(
+            subject.pk, AESGCM(bytes(subject.key))
+        )
+        sealed.append(
+            {
+                name: _seal(value=value, cipher=cipher, subject_id=subject.pk)
+                if name in fields
+                else value
+                for name, value in item.payload.items()
+            }
+        )
+    return sealed
+
+
+def _subjects_for(refs: set[str]) -> dict[str, Subject]:
+    """Each reference's live subject as `_subject_for` finds or creates it, for all at once."""
+    if not refs:
+        return {}
+    digests = {ref: ref_digests(ref) for ref in refs}
+    live = Subject.objects.filter(
+        ref_digest__in={digest for listed in digests.values() for digest in listed},
+        erased_at__isnull=True,
+    ).order_by("pk")
+    found: dict[str, Subject] = {}
+    for subject in live:
+        found.setdefault(subject.ref_digest, subject)  # the first by pk, as find_subject's
+    subjects: dict[str, Subject] = {}
+    missing: dict[str, list[str]] = {}
+    for ref, listed in digests.items():
+        matches = [found[digest] for digest in listed if digest in found]
+        if matches:
+            subjects[ref] = min(matches, key=lambda subject: subject.pk)
+        else:
+            missing.setdefault(listed[0], []).append(ref)
+    if missing:
+        # A concurrent first event for the same person may create it first: keep theirs.
+        Subject.objects.bulk_create(
+            [
+                Subject(ref_digest=digest, key=AESGCM.generate_key(bit_length=256))
+                for digest in missing
+            ],
+            ignore_conflicts=True,
+        )
+        for subject in Subject.objects.filter(ref_digest__in=list(missing)):
+            for ref in missing[subject.ref_digest]:
+                subjects[ref] = subject
+    return subjects
 
 
 # --- revealing -----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ the change committed; nothing commits without its event.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +18,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signals import pre_enqueue
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
+from simple_history.utils import bulk_create_with_history
 
 from audit.models import Event
 from audit.services import append_event
@@ -128,6 +137,101 @@ def start_instance(
         logger.info("workflow.started", state=instance.state, actor=str(actor))
         _enter_state(definition=definition, instance=instance, actor=actor)
     return instance
+
+
+@dataclass(frozen=True)
+class InstanceStart:
+    """One instance for `start_instances` to start: its key and its initial context."""
+
+    correlation_key: str
+    context: dict[str, Any]
+
+
+def start_instances(
+    *,
+    definition: WorkflowDefinition,
+    starts: list[InstanceStart],
+    actor: Actor,
+    savepoint: bool = True,
+) -> list[WorkflowInstance]:
+    """Start many instances of one workflow at once, each as `start_instance` would.
+
+    The same rows, history rows, events (in the same order for each instance) and queued
+    steps as that many `start_instance` calls, in a handful of statements whatever their
+    number: one INSERT for the instances, one for their history rows and, when the initial
+    state is a machine step, one for the executions and one for their queue rows. (Another
+    initial step is entered instance by instance.) A correlation key already taken, or given
+    twice, refuses them all with `DuplicateCorrelationKey`, having written nothing: callers
+    that must tell which one check the keys first. `savepoint` as in `start_instance`.
+    """
+    if not starts:
+        return []
+    model = definition.model
+    instances = []
+    for start in starts:
+        instance = model(
+            correlation_key=start.correlation_key,
+            context=start.context,
+            definition_version=definition.version,
+        )
+        if actor.user is not None:
+            instance.started_by = actor.user
+            instance._history_user = actor.user
+        instances.append(instance)
+    with transaction.atomic(savepoint=savepoint):
+        try:
+            with transaction.atomic(savepoint=savepoint):
+                # The history rows are those `instance.save()` makes: same user, same fields.
+                instances = bulk_create_with_history(instances, model, default_change_reason=None)
+        except IntegrityError as error:
+            raise DuplicateCorrelationKey(
+                f"a {definition.name} with one of the correlation keys "
+                f"{', '.join(repr(start.correlation_key) for start in starts[:5])} "
+                "already exists"
+            ) from error
+        # Every instance starts in the same state, hence at the same step.
+        step = definition.step_for_state(instances[0].state)
+        executions = (
+            _create_executions(definition=definition, instances=instances, step=step)
+            if isinstance(step, MachineStep)
+            else None
+        )
+        for index, instance in enumerate(instances):
+            with request_context.scope():
+                _bind_instance(definition=definition, instance=instance)
+                append_event(
+                    type="workflow.started",
+                    instance=instance,
+                    actor=actor,
+                    payload={
+                        "workflow": definition.name,
+                        "correlation_key": instance.correlation_key,
+                        "state": instance.state,
+                        "version": instance.version,
+                        "definition_version": definition.version,
+                        "context": instance.context,
+                    },
+                )
+                logger.info("workflow.started", state=instance.state, actor=str(actor))
+                if executions is None:
+                    _enter_state(definition=definition, instance=instance, actor=actor)
+                    continue
+                execution = executions[index]
+                append_event(
+                    type="execution.scheduled",
+                    instance=instance,
+                    actor=actor,
+                    payload={"step": step.name, "idempotency_key": execution.idempotency_key},
+                )
+                logger.info(
+                    "execution.scheduled",
+                    step=step.name,
+                    execution=execution.pk,
+                    idempotency_key=execution.idempotency_key,
+                )
+        if executions:
+            enqueue_executions(executions)
+    return instances
 
 
 def _bind_instance(*, definition: WorkflowDefinition, instance: WorkflowInstance) -> None:
@@ -397,6 +501,30 @@ def _schedule_execution(
     return execution
 
 
+def _create_executions(
+    *, definition: WorkflowDefinition, instances: list[WorkflowInstance], step: MachineStep
+) -> list[Execution]:
+    """The rows `_schedule_execution` creates, for many instances in one INSERT."""
+    instance_type = ContentType.objects.get_for_model(instances[0])
+    request_id = request_context.current_request_id() or ""
+    return Execution.objects.bulk_create(
+        [
+            Execution(
+                instance_type=instance_type,
+                instance_id=instance.pk,
+                instance_version=instance.version,
+                step=step.name,
+                idempotency_key=execution_key(
+                    definition=definition, instance=instance, step=step.name
+                ),
+                max_attempts=step.max_attempts,
+                request_id=request_id,
+            )
+            for instance in instances
+        ]
+    )
+
+
 def enqueue_execution(execution: Execution) -> None:
     """Queue a run; with the ORM broker the queue row joins the caller's transaction."""
     async_task(
@@ -405,6 +533,69 @@ def enqueue_execution(execution: Execution) -> None:
         task_name=execution.idempotency_key[:100],
         **RUN_EXECUTION_OPTIONS,
     )
+
+
+# The task options async_task reads from its keyword arguments, in the order it reads them.
+_TASK_OPTIONS = (
+    "hook",
+    "group",
+    "save",
+    "sync",
+    "cached",
+    "ack_failure",
+    "iter_count",
+    "iter_cached",
+    "chain",
+    "broker",
+    "cluster",
+    "timeout",
+)
+
+
+def enqueue_executions(executions: list[Execution]) -> None:
+    """Queue many runs with one INSERT: each queue row the one `enqueue_execution` writes.
+
+    django-q2 has no bulk enqueue, so the signed package is built here as `async_task` builds
+    it (same task dict, same `pre_enqueue` signal, same signing) and the ORM broker's rows
+    are inserted together. Any other broker, or synchronous mode, queues one by one.
+    """
+    broker = get_broker()
+    if Conf.SYNC or type(broker) is not ORM or len(executions) < 2:
+        for execution in executions:
+            enqueue_execution(execution)
+        return
+    rows = [
+        OrmQ(
+            key=broker.list_key or Conf.CLUSTER_NAME,
+            payload=_task_package(
+                RUN_EXECUTION_JOB,
+                execution.pk,
+                task_name=execution.idempotency_key[:100],
+                **RUN_EXECUTION_OPTIONS,
+            ),
+            lock=timezone.now(),
+        )
+        for execution in executions
+    ]
+    OrmQ.objects.using(Conf.ORM).bulk_create(rows)
+
+
+def _task_package(func: str, *args: Any, task_name: str, **options: Any) -> str:
+    """The signed package `async_task(func, *args, task_name=..., **options)` enqueues."""
+    task: dict[str, Any] = {"id": uuid.uuid4().hex, "name": task_name, "func": func, "args": args}
+    for key in _TASK_OPTIONS:
+        if key in options:
+            task[key] = options.pop(key)
+    if "cached" not in task and Conf.CACHED:
+        task["cached"] = Conf.CACHED
+    if "sync" not in task and Conf.SYNC:
+        task["sync"] = Conf.SYNC
+    if "ack_failure" not in task and Conf.ACK_FAILURES:
+        task["ack_failure"] = Conf.ACK_FAILURES
+    task["kwargs"] = options
+    task["started"] = timezone.now()
+    pre_enqueue.send(sender="django_q", task=task)
+    return SignedPackage.dumps(task)
 
 
 def _arm_timer(

@@ -52,17 +52,51 @@ def start_workflow(
     so no payload can pose as one of those. `trigger` says which inbound event started it.
     `savepoint` as in `engine.start_instance`.
     """
-    definition = registry.get(workflow)
-    key = correlation_key or new_correlation_key()
+    start = _instance_start(payload=payload, correlation_key=correlation_key, trigger=trigger)
+    return engine.start_instance(
+        definition=registry.get(workflow),
+        correlation_key=start.correlation_key,
+        context=start.context,
+        actor=actor,
+        savepoint=savepoint,
+    )
+
+
+@dataclass(frozen=True)
+class WorkflowStart:
+    """One start for `start_workflows`: what `start_workflow` takes for one instance."""
+
+    payload: dict[str, Any]
+    correlation_key: str | None = None
+    trigger: dict[str, Any] | None = None
+
+
+def start_workflows(
+    *, workflow: str, starts: list[WorkflowStart], actor: Actor, savepoint: bool = True
+) -> list[WorkflowInstance]:
+    """Start many instances of `workflow` at once (`engine.start_instances`), each with the
+    context and key `start_workflow` would give it; all or none (`DuplicateCorrelationKey`)."""
+    return engine.start_instances(
+        definition=registry.get(workflow),
+        starts=[
+            _instance_start(
+                payload=start.payload, correlation_key=start.correlation_key, trigger=start.trigger
+            )
+            for start in starts
+        ],
+        actor=actor,
+        savepoint=savepoint,
+    )
+
+
+def _instance_start(
+    *, payload: dict[str, Any], correlation_key: str | None, trigger: dict[str, Any] | None
+) -> engine.InstanceStart:
     context: dict[str, Any] = {"input": dict(payload)}
     if trigger is not None:
         context["trigger"] = dict(trigger)
-    return engine.start_instance(
-        definition=definition,
-        correlation_key=key,
-        context=context,
-        actor=actor,
-        savepoint=savepoint,
+    return engine.InstanceStart(
+        correlation_key=correlation_key or new_correlation_key(), context=context
     )
 
 

@@ -4,6 +4,7 @@ transaction rolled back. Who is calling (`Caller`) and what they get back (`Inge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -172,11 +173,16 @@ def _check_idempotency_key(key: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class _Validated:
+class ValidatedEvent:
+    """An event that passed every check the database is not needed for, ready to store."""
+
     envelope: dict[str, Any]
     event_type: EventType
     binding: TriggerBinding | None
     occurred_at: datetime
+    key: str = ""
+    source: str = ""
+    digest: str = ""
 
 
 # Text that ends up in headers, log lines and mail subjects (a correlation key is an escalation
@@ -217,7 +223,7 @@ def _occurred_at(text: str) -> tuple[datetime | None, str]:
     return moment, ""
 
 
-def _validate(*, document: Any, caller: Caller) -> _Validated:
+def _validate(*, document: Any, caller: Caller) -> ValidatedEvent:
     errors = _schema_errors(schema=ENVELOPE_SCHEMA, value=document, prefix="")
     occurred_at = None
     if not errors:
@@ -273,7 +279,7 @@ def _validate(*, document: Any, caller: Caller) -> _Validated:
             detail=f"{event_type.name!r} signals an instance: correlation_key is required",
             errors=[{"pointer": "/correlation_key", "detail": "required", "code": "required"}],
         )
-    return _Validated(
+    return ValidatedEvent(
         envelope=document, event_type=event_type, binding=binding, occurred_at=occurred_at
     )
 
@@ -294,45 +300,120 @@ def ingest_event(
     response (`replayed=True`), a different body is refused with 422, and while the first
     request is still in its transaction a second one is refused with 409.
     """
-    document: Any = None
+    bind_caller(caller)
+    validated = read_event(
+        body=body, idempotency_key=idempotency_key, caller=caller, client_ip=client_ip
+    )
+    return ingest_validated(
+        validated=validated,
+        caller=caller,
+        body=body,
+        client_ip=client_ip,
+        redelivery_of=redelivery_of,
+    )
+
+
+def ingest_validated(
+    *,
+    validated: ValidatedEvent,
+    caller: Caller,
+    body: bytes,
+    client_ip: str | None,
+    redelivery_of: InboundEvent | None = None,
+) -> IngestResult:
+    """The rest of `ingest_event` once `read_event` accepted the event: store and route it,
+    or refuse it (recorded) with nothing else written."""
+    try:
+        try:
+            result = store_and_route(
+                validated=validated, caller=caller, redelivery_of=redelivery_of
+            )
+        except _KeyRace:
+            # The winner has committed by the time the constraint fires; answer from its row.
+            with transaction.atomic():
+                answer = answer_existing(validated)
+            if answer is None:
+                raise key_in_flight() from None
+            result = answer
+    except Problem as problem:
+        refuse(
+            problem=problem,
+            caller=caller,
+            body=body,
+            document=validated.envelope,
+            idempotency_key=validated.key,
+            client_ip=client_ip,
+        )
+        raise
+    log_answer(result=result, caller=caller, validated=validated)
+    return result
+
+
+def bind_caller(caller: Caller) -> None:
     request_context.bind(
         integration=caller.integration.name if caller.integration is not None else None,
         actor=str(caller.actor),
     )
+
+
+def read_event(
+    *, body: bytes, idempotency_key: str | None, caller: Caller, client_ip: str | None
+) -> ValidatedEvent:
+    """Every check of one event the database is not needed for, in the order the answer
+    names the first failure: key, size, strict JSON, envelope, event type, permission,
+    payload schema, source. A refusal is recorded, then raised as `Problem`."""
+    document: Any = None
     try:
         key = _check_idempotency_key(idempotency_key)
         request_context.bind(idempotency_key=key)
         check_size(body)
         document = parse_body(body)
         validated = _validate(document=document, caller=caller)
-        # Validated: a string of at most 200 characters without control characters.
-        request_context.bind(correlation_key=validated.envelope.get("correlation_key") or None)
-        try:
-            result = _store_and_route(
-                validated=validated, key=key, caller=caller, redelivery_of=redelivery_of
-            )
-        except _KeyRace:
-            # The winner has committed by the time the constraint fires; answer from its row.
-            with transaction.atomic():
-                answer = _answer_existing(
-                    source=caller.namespace,
-                    key=key,
-                    digest=_digest(envelope=validated.envelope, namespace=caller.namespace),
-                )
-            if answer is None:
-                raise _in_flight() from None
-            result = answer
+        source = _namespace(caller=caller, envelope=validated.envelope)
     except Problem as problem:
-        record_rejection(
-            channel=caller.channel,
+        refuse(
             problem=problem,
-            integration=caller.integration,
+            caller=caller,
             body=body,
             document=document,
-            idempotency_key=idempotency_key or "",
+            idempotency_key=idempotency_key,
             client_ip=client_ip,
         )
         raise
+    # Validated: a string of at most 200 characters without control characters.
+    request_context.bind(correlation_key=validated.envelope.get("correlation_key") or None)
+    return dataclasses.replace(
+        validated,
+        key=key,
+        source=source,
+        digest=_digest(envelope=validated.envelope, namespace=source),
+    )
+
+
+def refuse(
+    *,
+    problem: Problem,
+    caller: Caller,
+    body: bytes,
+    document: Any,
+    idempotency_key: str | None,
+    client_ip: str | None,
+) -> None:
+    """Record a refused event (once: a problem already recorded is not recorded again)."""
+    if getattr(problem, "recorded", False):
+        return
+    record_rejection(
+        channel=caller.channel,
+        problem=problem,
+        integration=caller.integration,
+        body=body,
+        document=document,
+        idempotency_key=idempotency_key or "",
+        client_ip=client_ip,
+    )
+
+
+def log_answer(*, result: IngestResult, caller: Caller, validated: ValidatedEvent) -> None:
     logger.info(
         "event.replayed" if result.replayed else "event.accepted",
         channel=caller.channel,
@@ -340,19 +421,20 @@ def ingest_event(
         inbound_event=result.body.get("id"),
         status=result.status,
     )
-    return result
 
 
-def _store_and_route(
-    *, validated: _Validated, key: str, caller: Caller, redelivery_of: InboundEvent | None
+def store_and_route(
+    *, validated: ValidatedEvent, caller: Caller, redelivery_of: InboundEvent | None = None
 ) -> IngestResult:
+    """Lock the key, answer from its first use or store and route the event, in a savepoint
+    of the caller's transaction when there is one. Raises `Problem` (nothing written) or
+    `_KeyRace` (the key was stored meanwhile: the caller answers from that row)."""
     envelope = validated.envelope
-    source = _namespace(caller=caller, envelope=envelope)
-    digest = _digest(envelope=envelope, namespace=source)
+    source, key = validated.source, validated.key
     try:
         with transaction.atomic():
             _lock_key(source=source, key=key)
-            existing = _answer_existing(source=source, key=key, digest=digest)
+            existing = answer_existing(validated)
             if existing is not None:
                 return existing
             event_id = uuid.uuid4()
@@ -364,53 +446,74 @@ def _store_and_route(
                 fallback_ref=f"event:{event_id}",
             )
             instance, transition = _route(
+                validated=validated, caller=caller, event_id=event_id, payload=payload
+            )
+            row = inbound_row(
                 validated=validated,
                 caller=caller,
                 event_id=event_id,
-                source=source,
                 payload=payload,
+                instance=instance,
+                transition=transition,
+                received_at=timezone.now(),
+                redelivery_of=redelivery_of,
             )
-            status = InboundStatus.ROUTED if instance is not None else InboundStatus.STORED
-            received_at = timezone.now()
-            response = {
-                "id": str(event_id),
-                "type": validated.event_type.name,
-                "source": source,
-                "idempotency_key": key,
-                "status": str(status),
-                "received_at": received_at.isoformat(),
-                "instance": _instance_summary(instance),
-                "transition": transition or None,
-            }
             # No savepoint: a unique-key clash abandons the whole transaction anyway, and a
             # savepoint would add two round trips while the log's chain head is locked.
             try:
-                InboundEvent.objects.create(
-                    id=event_id,
-                    received_at=received_at,
-                    channel=caller.channel,
-                    source=source,
-                    idempotency_key=key,
-                    request_hash=digest,
-                    type=validated.event_type.name,
-                    occurred_at=validated.occurred_at,
-                    correlation_key=envelope.get("correlation_key") or "",
-                    payload=payload,
-                    status=status,
-                    integration=caller.integration,
-                    actor_ref=str(caller.actor),
-                    workflow=instance.workflow_name if instance is not None else "",
-                    instance_id=instance.pk if instance is not None else None,
-                    transition=transition,
-                    response_status=201,
-                    response_body=response,
-                    redelivery_of=redelivery_of,
-                )
+                row.save(force_insert=True)
             except IntegrityError as error:
                 raise _KeyRace from error
-            return IngestResult(status=201, body=response, replayed=False)
+            return IngestResult(status=201, body=row.response_body, replayed=False)
     except engine.WorkflowError as error:
-        raise _routing_problem(error) from error
+        raise routing_problem(error) from error
+
+
+def inbound_row(
+    *,
+    validated: ValidatedEvent,
+    caller: Caller,
+    event_id: uuid.UUID,
+    payload: dict[str, Any],
+    instance: WorkflowInstance | None,
+    transition: str,
+    received_at: datetime,
+    redelivery_of: InboundEvent | None = None,
+) -> InboundEvent:
+    """The inbound row of an accepted event, not yet saved, its response inside it."""
+    envelope = validated.envelope
+    status = InboundStatus.ROUTED if instance is not None else InboundStatus.STORED
+    response = {
+        "id": str(event_id),
+        "type": validated.event_type.name,
+        "source": validated.source,
+        "idempotency_key": validated.key,
+        "status": str(status),
+        "received_at": received_at.isoformat(),
+        "instance": _instance_summary(instance),
+        "transition": transition or None,
+    }
+    return InboundEvent(
+        id=event_id,
+        received_at=received_at,
+        channel=caller.channel,
+        source=validated.source,
+        idempotency_key=validated.key,
+        request_hash=validated.digest,
+        type=validated.event_type.name,
+        occurred_at=validated.occurred_at,
+        correlation_key=envelope.get("correlation_key") or "",
+        payload=payload,
+        status=status,
+        integration=caller.integration,
+        actor_ref=str(caller.actor),
+        workflow=instance.workflow_name if instance is not None else "",
+        instance_id=instance.pk if instance is not None else None,
+        transition=transition,
+        response_status=201,
+        response_body=response,
+        redelivery_of=redelivery_of,
+    )
 
 
 def _namespace(*, caller: Caller, envelope: dict[str, Any]) -> str:
@@ -451,10 +554,10 @@ def _lock_key(*, source: str, key: str) -> None:
         )
         (acquired,) = cursor.fetchone()
     if not acquired:
-        raise _in_flight()
+        raise key_in_flight()
 
 
-def _in_flight() -> Problem:
+def key_in_flight() -> Problem:
     return Problem(
         status=409,
         code="idempotency_key_in_flight",
@@ -472,45 +575,49 @@ _EXISTING = (
 )
 
 
-def _answer_existing(*, source: str, key: str, digest: str) -> IngestResult | None:
+@dataclass(frozen=True)
+class StoredAnswer:
+    """What the first use of a key stored: its request's hash and its response."""
+
+    request_hash: str
+    status: int
+    body: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, request_hash: str, status: int, body: Any) -> StoredAnswer:
+        field = InboundEvent._meta.get_field("response_body")
+        return cls(request_hash, status, field.from_db_value(body, None, connection))
+
+    def answer(self, validated: ValidatedEvent) -> IngestResult:
+        """The first response again, or 422 when `validated` is not the request that got it."""
+        if self.request_hash != validated.digest:
+            raise Problem(
+                status=422,
+                code="idempotency_key_reused",
+                title="Idempotency-Key reused with a different body",
+                detail=f"the Idempotency-Key {validated.key!r} from {validated.source!r} was "
+                "first used with a different request body; use a new key for a new event",
+            )
+        return IngestResult(status=self.status, body=self.body, replayed=True)
+
+
+def answer_existing(validated: ValidatedEvent) -> IngestResult | None:
     with connection.cursor() as cursor:
-        cursor.execute(_EXISTING, [source, key])
+        cursor.execute(_EXISTING, [validated.source, validated.key])
         row = cursor.fetchone()
     if row is None:
         return None
-    request_hash, response_status, response_body = row
-    field = InboundEvent._meta.get_field("response_body")
-    existing = {
-        "request_hash": request_hash,
-        "response_status": response_status,
-        "response_body": field.from_db_value(response_body, None, connection),
-    }
-    if existing["request_hash"] != digest:
-        raise Problem(
-            status=422,
-            code="idempotency_key_reused",
-            title="Idempotency-Key reused with a different body",
-            detail=f"the Idempotency-Key {key!r} from {source!r} was first used with a "
-            "different request body; use a new key for a new event",
-        )
-    return IngestResult(
-        status=existing["response_status"], body=existing["response_body"], replayed=True
-    )
+    return StoredAnswer.from_row(*row).answer(validated)
 
 
 def _route(
-    *,
-    validated: _Validated,
-    caller: Caller,
-    event_id: uuid.UUID,
-    source: str,
-    payload: dict[str, Any],
+    *, validated: ValidatedEvent, caller: Caller, event_id: uuid.UUID, payload: dict[str, Any]
 ) -> tuple[WorkflowInstance | None, str]:
     binding = validated.binding
     if binding is None:
         return None, ""
     envelope = validated.envelope
-    trigger = {"inbound_event": str(event_id), "type": validated.event_type.name, "source": source}
+    trigger = event_trigger(validated=validated, event_id=event_id)
     if binding.action == BindingAction.START:
         instance = workflow_services.start_workflow(
             workflow=binding.workflow,
@@ -544,7 +651,16 @@ def _route(
     return instance, binding.transition
 
 
-def _routing_problem(error: engine.WorkflowError) -> Problem:
+def event_trigger(*, validated: ValidatedEvent, event_id: uuid.UUID) -> dict[str, Any]:
+    """Which inbound event started or signalled an instance, as its context records it."""
+    return {
+        "inbound_event": str(event_id),
+        "type": validated.event_type.name,
+        "source": validated.source,
+    }
+
+
+def routing_problem(error: engine.WorkflowError) -> Problem:
     if isinstance(error, engine.DuplicateCorrelationKey):
         return Problem(
             status=409,

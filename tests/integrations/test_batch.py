@@ -5,12 +5,16 @@ import uuid
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from audit.models import Event
+from integrations.api import REPLAY_HEADER
 from integrations.models import InboundEvent, Rejection
-from tests.factories import api_key, order_received_event
+from tests.factories import api_key, order_received_event, refund_requested_event, start_order
 from workflows import registry
+from workflows.models import Execution
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +181,161 @@ def test_a_key_without_events_write_or_without_the_event_type_is_refused(db):
     assert response.status_code == 207
     assert response.json()["results"][0]["problem"]["code"] == "event_type_not_allowed"
     assert _stored() == before
+
+
+def _answers(response) -> list[tuple]:
+    """What a sender reads of each answer (ids and times aside)."""
+    answers = []
+    for result in response.json()["results"]:
+        body = result.get("body") or {}
+        instance = body.get("instance") or {}
+        answers.append(
+            (
+                result["status"],
+                result.get("replayed"),
+                result.get("problem", {}).get("code"),
+                body.get("status"),
+                body.get("transition"),
+                instance.get("correlation_key"),
+                instance.get("state"),
+            )
+        )
+    return answers
+
+
+def _one_by_one(key: str, items: list[dict]) -> list[tuple]:
+    """The answers the single endpoint gives the same items in turn, then undone."""
+    answers = []
+    with transaction.atomic():
+        for entry in items:
+            headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
+            if isinstance(entry, dict) and "idempotency_key" in entry:
+                headers["HTTP_IDEMPOTENCY_KEY"] = entry["idempotency_key"]
+            response = APIClient().post(
+                "/api/v1/events",
+                json.dumps(entry.get("event", {})),
+                content_type="application/json",
+                **headers,
+            )
+            data = response.json()
+            fields = {"body": data} if response.status_code < 400 else {"problem": data}
+            answers.append(
+                {
+                    "status": response.status_code,
+                    "replayed": response.headers.get(REPLAY_HEADER) == "true",
+                    **fields,
+                }
+            )
+        transaction.set_rollback(True)
+    return [
+        (
+            answer["status"],
+            answer.get("body") and answer["replayed"],
+            answer.get("problem", {}).get("code"),
+            (answer.get("body") or {}).get("status"),
+            (answer.get("body") or {}).get("transition"),
+            ((answer.get("body") or {}).get("instance") or {}).get("correlation_key"),
+            ((answer.get("body") or {}).get("instance") or {}).get("state"),
+        )
+        for answer in answers
+    ]
+
+
+def test_a_mixed_batch_answers_every_item_as_the_single_endpoint_would_in_turn(key):
+    sent, reused = (
+        order_received_event(correlation_key="SO-SENT"),
+        order_received_event(correlation_key="SO-REUSED"),
+    )
+    assert send(key, {"events": [item(sent, "sent"), item(reused, "reused")]}).status_code == 207
+    start_order(correlation_key="SO-OLD")
+    waiting = start_order(correlation_key="SO-WAITING")
+    _orders().filter(pk=waiting.pk).update(state="awaiting_pod")
+    new = order_received_event(correlation_key="SO-NEW")
+    invalid = order_received_event(correlation_key="SO-INVALID")
+    del invalid["payload"]["order_id"]
+    pod = {
+        "type": "shipment.delivered",
+        "source": "shop",
+        "occurred_at": "2026-11-25T12:00:00Z",
+        "correlation_key": "SO-WAITING",
+        "payload": {"tracking_number": "TRK1"},
+    }
+    items = [
+        item(new, "new"),
+        item(invalid),
+        item(sent, "sent"),  # a replay
+        item({**reused, "payload": {**reused["payload"], "value": 7}}, "reused"),
+        item(order_received_event(correlation_key="SO-OLD")),  # taken before the batch
+        item(new, "new"),  # the same key twice: the first answer again
+        item({**new, "payload": {**new["payload"], "value": 1}}, "new"),
+        item(order_received_event(correlation_key="SO-NEW")),  # taken by the first item
+        item(refund_requested_event(amount=20)),  # another workflow, personal data sealed
+        item(pod),  # a signal, through the one-by-one path
+        item({**order_received_event(correlation_key="SO-ELSE"), "source": "else"}),
+        item(order_received_event(correlation_key="SO-LAST", email="last@example.test")),
+    ]
+    expected = _one_by_one(key, items)
+    before = (InboundEvent.objects.count(), _orders().count(), Rejection.objects.count())
+    history_before = _orders().model.history.count()
+
+    response = send(key, {"events": items})
+
+    assert response.status_code == 207, response.content
+    assert _answers(response) == expected
+    statuses = [r["status"] for r in response.json()["results"]]
+    assert statuses == [201, 400, 201, 422, 409, 201, 422, 409, 201, 201, 403, 201]
+    assert response.json()["results"][9]["body"]["instance"]["state"] == "completed"
+    data = response.json()
+    assert (data["accepted"], data["replayed"], data["refused"]) == (4, 2, 6)
+    assert (InboundEvent.objects.count(), _orders().count(), Rejection.objects.count()) == (
+        before[0] + 4,
+        before[1] + 2,
+        before[2] + 6,
+    )
+    assert not _orders().filter(correlation_key__in=["SO-INVALID", "SO-ELSE"]).exists()
+    assert _orders().filter(correlation_key="SO-NEW").count() == 1
+    started = _orders().filter(correlation_key__in=["SO-NEW", "SO-LAST"])
+    assert _orders().model.history.count() == history_before + 2 + 1  # + the signal's
+    for order in started:
+        assert list(order.history.values_list("history_type", "state")) == [("+", "received")]
+        assert order.context["input"]["customer"].startswith("pii:v1:")
+    refund = registry.get("refund").model.objects.get()
+    assert refund.context["input"]["email"].startswith("pii:v1:")
+    assert Event.objects.filter(type="workflow.started").count() == 2 + 2 + 2 + 1
+    call_command("verify_audit", "--quiet")
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(key):
+    def statements(size: int, run: str) -> int:
+        events = [item(order_received_event(correlation_key=f"{run}-{n}")) for n in range(size)]
+        with CaptureQueriesContext(connection) as captured:
+            response = send(key, {"events": events})
+        assert [r["status"] for r in response.json()["results"]] == [201] * size
+        return len(captured)
+
+    statements(2, "warm")
+    ten, fifty = statements(10, "ten"), statements(50, "fifty")
+    assert ten == fifty
+    assert ten < 30
+    assert Execution.objects.filter(status="pending").count() == 62
+    call_command("verify_audit", "--quiet")
+
+
+def test_a_signal_and_a_start_sharing_a_correlation_key_are_taken_in_batch_order(key):
+    pod = {
+        "type": "shipment.delivered",
+        "source": "shop",
+        "occurred_at": "2026-11-25T12:00:00Z",
+        "correlation_key": "SO-BOTH",
+        "payload": {"tracking_number": "TRK1"},
+    }
+    items = [item(pod), item(order_received_event(correlation_key="SO-BOTH")), item(pod)]
+    expected = _one_by_one(key, items)
+
+    response = send(key, {"events": items})
+
+    assert _answers(response) == expected
+    codes = [r.get("problem", {}).get("code") for r in response.json()["results"]]
+    assert codes == ["instance_not_found", None, "illegal_transition"]
+    assert _orders().get(correlation_key="SO-BOTH").state == "received"
+    call_command("verify_audit", "--quiet")

@@ -1,12 +1,15 @@
 import pytest
+from django.core.management import call_command
 from django.db import transaction
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
 from approvals.services import SelfApprovalRefused, approve_review, reject_review
 from audit.models import Event
 from audit.selectors import instance_timeline
 from opscore.actors import SYSTEM, Actor
 from processes.orders.models import Order, OrderState
-from tests.factories import start_order, user_with_perms
+from tests.factories import order_context, start_order, user_with_perms
 from tests.workflows.drain import drain_executions
 from workflows import engine, registry, services
 from workflows.models import Execution
@@ -188,3 +191,74 @@ def test_registry_lists_the_order_workflow_and_its_steps():
         "pod.capture",
     ]
     assert registry.for_model(Order) is definition
+
+
+def _what_a_start_wrote(order: Order) -> dict:
+    """An instance's rows as a person reads them, its own id and key aside."""
+    execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    queued = {
+        task["name"]: task
+        for task in (SignedPackage.loads(row.payload) for row in OrmQ.objects.all())
+    }[execution.idempotency_key]
+    return {
+        "state": order.state,
+        "started_by": order.started_by_id,
+        "events": [
+            (event.type, event.actor_ref, sorted(event.payload))
+            for event in instance_timeline(instance=order)
+        ],
+        "history": list(
+            order.history.values_list(
+                "history_type", "history_user_id", "history_change_reason", "state", "version"
+            )
+        ),
+        "execution": (execution.status, execution.max_attempts, execution.instance_version),
+        "execution_key": execution.idempotency_key.replace(str(order.pk), "<pk>"),
+        "queued_args": queued["args"] == (execution.pk,),
+        "queued": {k: v for k, v in queued.items() if k not in ("id", "name", "args", "started")},
+    }
+
+
+def test_starting_many_instances_at_once_writes_what_starting_each_writes(carrier):
+    requester = user_with_perms(username="requester")
+    actor = Actor.for_user(requester)
+    alone = services.start_workflow(
+        workflow="order", payload=order_context(), actor=actor, correlation_key="SO-ALONE"
+    )
+    together = services.start_workflows(
+        workflow="order",
+        starts=[
+            services.WorkflowStart(payload=order_context(), correlation_key=f"SO-MANY-{n}")
+            for n in range(3)
+        ],
+        actor=actor,
+    )
+
+    assert [order.correlation_key for order in together] == [f"SO-MANY-{n}" for n in range(3)]
+    expected = _what_a_start_wrote(Order.objects.get(pk=alone.pk))
+    assert expected["history"] == [("+", requester.pk, None, "received", 0)]
+    assert expected["queued_args"]
+    assert expected["queued"]["save"] is False
+    for order in together:
+        assert _what_a_start_wrote(Order.objects.get(pk=order.pk)) == expected
+    drain_executions()
+    assert set(Order.objects.values_list("state", flat=True)) == {OrderState.AWAITING_POD}
+    call_command("verify_audit", "--quiet")
+
+
+def test_starting_many_with_one_key_taken_starts_none_and_writes_nothing():
+    start_order(correlation_key="SO-1")
+    counts = (Order.objects.count(), Event.objects.count(), Execution.objects.count())
+    queued = OrmQ.objects.count()
+    with pytest.raises(engine.DuplicateCorrelationKey):
+        services.start_workflows(
+            workflow="order",
+            starts=[
+                services.WorkflowStart(payload=order_context(), correlation_key=key)
+                for key in ("SO-2", "SO-1")
+            ],
+            actor=SYSTEM,
+        )
+    assert (Order.objects.count(), Event.objects.count(), Execution.objects.count()) == counts
+    assert OrmQ.objects.count() == queued
+    assert not Order.objects.filter(correlation_key="SO-2").exists()

@@ -108,3 +108,32 @@ def test_a_poison_step_goes_dead_without_blocking_the_others(live_db, carrier, q
     dead = Execution.objects.get(instance_id=poison.pk, step="dispatch.execute")
     assert "postcode" in dead.last_error
     assert _states(poison) == ["dispatching"]
+
+
+def test_the_steps_a_batch_queues_together_run_on_a_real_cluster(live_db, carrier, qcluster):
+    import json
+
+    from rest_framework.test import APIClient
+
+    from tests.factories import api_key, order_received_event
+
+    key = api_key()
+    events = [
+        {
+            "idempotency_key": f"batch-{n}",
+            "event": order_received_event(correlation_key=f"SO-BATCH-{n}", value=40, weight_kg=1),
+        }
+        for n in range(3)
+    ]
+    response = APIClient().post(
+        "/api/v1/events:batch",
+        json.dumps({"events": events}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    )
+    assert [r["status"] for r in response.json()["results"]] == [201] * 3, response.content
+    orders = list(Order.objects.filter(correlation_key__startswith="SO-BATCH-"))
+    cluster = qcluster()
+
+    assert wait_until(lambda: _states(*orders) == ["awaiting_pod"] * 3, timeout=60), cluster.log()
+    assert carrier.ledger.stats()["shipments"] == 3
