@@ -557,10 +557,12 @@ def enqueue_executions(executions: list[Execution]) -> None:
 
     django-q2 has no bulk enqueue, so the signed package is built here as `async_task` builds
     it (same task dict, same `pre_enqueue` signal, same signing) and the ORM broker's rows
-    are inserted together. Any other broker, or synchronous mode, queues one by one.
+    (or its subclass's, `opscore.queue_broker`, while it enqueues as the ORM broker does) are
+    inserted together. Any other broker, or synchronous mode, queues one by one.
     """
     broker = get_broker()
-    if Conf.SYNC or type(broker) is not ORM or len(executions) < 2:
+    writes_queue_rows = isinstance(broker, ORM) and type(broker).enqueue is ORM.enqueue
+    if Conf.SYNC or not writes_queue_rows or len(executions) < 2:
         for execution in executions:
             enqueue_execution(execution)
         return
