@@ -174,3 +174,20 @@ class Override(models.Model):
 
     def __str__(self) -> str:
         return f"override of {self.rule_set.slug} rule {self.rule_id or '?'}"
+
+
+class RuleSetGeneration(models.Model):
+    """One row whose value changes whenever a rule set's published version may have.
+
+    Database triggers (migration 0003) set a new value on every write to rule sets (their
+    slug) and versions (status, content, rule set); each process's cache of published
+    versions (`decisions.published`) reads it before trusting what it holds.
+    """
+
+    value = models.BigIntegerField()
+
+    class Meta:
+        db_table = "decisions_ruleset_generation"
+
+    def __str__(self) -> str:
+        return f"rule set generation {self.value}"

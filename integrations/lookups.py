@@ -13,12 +13,11 @@ live to wait out.
 The generation is read before the rows it guards, so a change committed in between leaves
 rows newer than their tag, never older. A missing generation row (an emptied test database)
 is put back with a fresh value. Unknown keys and types are not cached: a typo costs the
-query it always cost.
+query it always cost. The generation row itself is `opscore.generations`'s.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from django.db import connection
 
 from integrations.digests import key_digest
 from integrations.models import ApiKey, EventType, Integration
+from opscore.generations import read_generation
 
 TABLE = "integrations_lookup_generation"
 
@@ -57,18 +57,7 @@ def request_finished(**kwargs) -> None:
 
 
 def _read_generation() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT value FROM {TABLE} WHERE id = 1")  # noqa: S608 - constant
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(
-                f"INSERT INTO {TABLE} (id, value) VALUES (1, %s) "  # noqa: S608 - constant
-                "ON CONFLICT (id) DO NOTHING",
-                [secrets.randbits(62)],
-            )
-            cursor.execute(f"SELECT value FROM {TABLE} WHERE id = 1")  # noqa: S608
-            row = cursor.fetchone()
-    return row[0]
+    return read_generation(table=TABLE)
 
 
 def current() -> _Cache:

@@ -9,7 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 
-from decisions import selectors
+from decisions import published
+from decisions.errors import DecisionError
 from decisions.evaluation import Evaluation, evaluate_model
 from decisions.models import DecisionRecord, RuleSetVersion
 
@@ -26,7 +27,7 @@ def reevaluate_record(*, record: DecisionRecord) -> Evaluation:
 
 def evaluate_ruleset(*, slug: str, inputs: dict[str, Any]) -> tuple[RuleSetVersion, Evaluation]:
     """Dry run against the published version: nothing is recorded."""
-    version = selectors.published_version(rule_set=selectors.ruleset_by_slug(slug=slug))
+    version = published.published_version(slug=slug)
     return version, evaluate_version(version=version, inputs=inputs)
 
 
@@ -38,17 +39,20 @@ def decide(
     step: str = "",
     idempotency_key: str = "",
 ) -> DecisionRecord:
-    """Evaluate the published version and record the decision.
+    """Evaluate the published version and record the decision, committed on its own: it
+    stands even if what the caller does with it fails afterwards.
 
     With an idempotency key, a repeat (a retried step) returns the first record unchanged,
-    even if another version was published in between: one step, one answer. Errors are
-    DecisionError kinds (all permanent); nothing is recorded for them.
+    even if another version was published in between or the rule set now refuses: one step,
+    one answer. Errors are DecisionError kinds (all permanent); nothing is recorded for them.
     """
-    if idempotency_key:
-        existing = DecisionRecord.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
-    version, evaluation = evaluate_ruleset(slug=rule_set, inputs=inputs)
+    try:
+        version, evaluation = evaluate_ruleset(slug=rule_set, inputs=inputs)
+    except DecisionError:
+        existing = _recorded(idempotency_key)
+        if existing is None:
+            raise
+        return existing
     record = DecisionRecord(
         rule_set_id=version.rule_set_id,
         version=version,
@@ -62,10 +66,24 @@ def decide(
         step=step,
         idempotency_key=idempotency_key,
     )
+    # The first run of a step finds no record, so the insert is tried first (one statement,
+    # its own commit, outside a transaction); a repeat's is refused by the key's unique index.
+    # Inside a caller's transaction it is a savepoint, so the refusal leaves that usable.
     try:
-        with transaction.atomic():
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                record.save()
+        else:
             record.save()
     except IntegrityError:
-        # A concurrent run of the same step recorded first; its answer stands.
-        return DecisionRecord.objects.get(idempotency_key=idempotency_key)
+        existing = _recorded(idempotency_key)
+        if existing is None:
+            raise
+        return existing
     return record
+
+
+def _recorded(idempotency_key: str) -> DecisionRecord | None:
+    if not idempotency_key:
+        return None
+    return DecisionRecord.objects.filter(idempotency_key=idempotency_key).first()

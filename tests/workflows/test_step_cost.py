@@ -16,8 +16,11 @@ from workflows import services
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
-# Statements of a low-value order's steps, caches warm (the order's rule sets read once).
-STATEMENTS = {"policy.check": 21, "dispatch.execute": 20}
+# Statements of a low-value order's steps, caches warm (the order's rule sets read once), on
+# SQLite; PostgreSQL's audit chain takes one fewer. They were 24 and 23 on PostgreSQL, in
+# three transaction blocks, before the lease became one statement and the published versions
+# were cached.
+STATEMENTS = {"policy.check": 16, "dispatch.execute": 17}
 
 
 def _run_counted(execution: Execution) -> tuple[list[str], int]:
@@ -46,9 +49,9 @@ def test_a_step_costs_a_bounded_number_of_statements_and_transactions(live_db, c
     statements, transactions = _run_counted(execution)
 
     assert len(statements) <= STATEMENTS[step], "\n".join(statements)
-    # The lease is one statement of its own; the decision record commits on its own (it
-    # stands even if the step fails after it); the outcome is one transaction.
-    assert transactions <= 2
+    # The lease is one statement of its own, so is the decision record (it stands even if the
+    # step fails after it); the outcome is the one transaction block.
+    assert transactions == 1
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED
     assert execution.attempts == 1
