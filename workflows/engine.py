@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 from django_q.brokers import get_broker
@@ -25,12 +26,13 @@ from django_q.models import OrmQ
 from django_q.signals import pre_enqueue
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import get_change_reason_from_object
 
 from audit.models import Event
 from audit.services import append_event
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
+from opscore.bulk_insert import insert_rows
 from opscore.metrics import TRANSITIONS
 from workflows import registry
 from workflows.declaration import (
@@ -181,14 +183,14 @@ def start_instances(
     with transaction.atomic(savepoint=savepoint):
         try:
             with transaction.atomic(savepoint=savepoint):
-                # The history rows are those `instance.save()` makes: same user, same fields.
-                instances = bulk_create_with_history(instances, model, default_change_reason=None)
+                insert_rows(instances)
         except IntegrityError as error:
             raise DuplicateCorrelationKey(
                 f"a {definition.name} with one of the correlation keys "
                 f"{', '.join(repr(start.correlation_key) for start in starts[:5])} "
                 "already exists"
             ) from error
+        insert_rows([_creation_history(instance) for instance in instances])
         # Every instance starts in the same state, hence at the same step.
         step = definition.step_for_state(instances[0].state)
         executions = (
@@ -501,28 +503,42 @@ def _schedule_execution(
     return execution
 
 
+def _creation_history(instance: WorkflowInstance) -> Model:
+    """The history row `instance.save()` writes for a new instance (simple-history's
+    `create_historical_record`, whose `post_save` a bulk insert does not trigger)."""
+    history = type(instance).history.model
+    row = history(
+        history_date=getattr(instance, "_history_date", timezone.now()),
+        history_type="+",
+        history_user=history.get_default_history_user(instance),
+        history_change_reason=get_change_reason_from_object(instance),
+        **{field.attname: getattr(instance, field.attname) for field in history.tracked_fields},
+    )
+    if hasattr(history, "history_relation"):
+        row.history_relation_id = instance.pk
+    return row
+
+
 def _create_executions(
     *, definition: WorkflowDefinition, instances: list[WorkflowInstance], step: MachineStep
 ) -> list[Execution]:
     """The rows `_schedule_execution` creates, for many instances in one INSERT."""
     instance_type = ContentType.objects.get_for_model(instances[0])
     request_id = request_context.current_request_id() or ""
-    return Execution.objects.bulk_create(
-        [
-            Execution(
-                instance_type=instance_type,
-                instance_id=instance.pk,
-                instance_version=instance.version,
-                step=step.name,
-                idempotency_key=execution_key(
-                    definition=definition, instance=instance, step=step.name
-                ),
-                max_attempts=step.max_attempts,
-                request_id=request_id,
-            )
-            for instance in instances
-        ]
-    )
+    executions = [
+        Execution(
+            instance_type=instance_type,
+            instance_id=instance.pk,
+            instance_version=instance.version,
+            step=step.name,
+            idempotency_key=execution_key(definition=definition, instance=instance, step=step.name),
+            max_attempts=step.max_attempts,
+            request_id=request_id,
+        )
+        for instance in instances
+    ]
+    insert_rows(executions)
+    return executions
 
 
 def enqueue_execution(execution: Execution) -> None:
@@ -579,7 +595,7 @@ def enqueue_executions(executions: list[Execution]) -> None:
         )
         for execution in executions
     ]
-    OrmQ.objects.using(Conf.ORM).bulk_create(rows)
+    insert_rows(rows)
 
 
 def _task_package(func: str, *args: Any, task_name: str, **options: Any) -> str:

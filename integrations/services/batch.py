@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from integrations.digests import advisory_lock_id
-from integrations.models import BindingAction, InboundEvent
+from integrations.models import BindingAction
 from integrations.services.ingestion import (
     Caller,
     IngestResult,
@@ -43,6 +43,7 @@ from integrations.services.ingestion import (
 from integrations.services.rejections import record_rejection
 from opscore import json_input, request_context
 from opscore.api_errors import Problem, json_input_problem
+from opscore.bulk_insert import insert_rows
 from privacy import sealing
 from workflows import engine, registry
 from workflows import services as workflow_services
@@ -438,7 +439,7 @@ def _store_in_bulk(items: list[_Item], *, caller: Caller) -> dict[int, IngestRes
         )
         for item in items
     ]
-    InboundEvent.objects.bulk_create(rows)
+    insert_rows(rows)
     return {
         item.index: IngestResult(status=201, body=row.response_body, replayed=False)
         for item, row in zip(items, rows, strict=True)
