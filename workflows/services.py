@@ -233,8 +233,7 @@ def run_execution(*, execution_id: int) -> RunOutcome:
     with request_context.scope(execution=execution_id):
         execution = _claim(execution_id=execution_id, now=timezone.now())
         if execution is None:
-            current = Execution.objects.filter(pk=execution_id).values_list("status", flat=True)
-            outcome = RunOutcome(execution_id, current.first() or "missing")
+            outcome = RunOutcome(execution_id, _status_of(execution_id))
             logger.info("execution.not_run", status=outcome.status)
             return outcome
         definition = registry.get(_instance_model(execution).workflow_name)
@@ -285,7 +284,7 @@ def run_execution(*, execution_id: int) -> RunOutcome:
             )
         else:
             outcome = _record_success(
-                execution_id=execution_id, instance=instance, step=step, result=result
+                execution=execution, instance=instance, step=step, result=result
             )
             if outcome.status == ExecutionStatus.SUCCEEDED:
                 ATTEMPTS_PER_SUCCESS.labels(**labels).observe(execution.attempts)
@@ -296,35 +295,22 @@ def run_execution(*, execution_id: int) -> RunOutcome:
 
 def _record_success(
     *,
-    execution_id: int,
+    execution: Execution,
     instance: WorkflowInstance,
     step: MachineStep,
     result: dict[str, Any],
 ) -> RunOutcome:
     """`instance` names the instance only: the engine locks and reads it afresh, and the
-    execution's `instance_version` decides whether the outcome still applies."""
-    now = timezone.now()
-    with transaction.atomic():
-        execution = Execution.objects.select_for_update().get(pk=execution_id)
-        if execution.status != ExecutionStatus.RUNNING:
-            # Another run finished it after our lease expired; the key made the effect single.
-            return RunOutcome(execution_id, execution.status)
-        execution.status = ExecutionStatus.SUCCEEDED
-        execution.result = result
-        execution.finished_at = now
-        execution.lease_expires_at = None
-        execution.last_error = ""
-        execution.save(
-            update_fields=[
-                "status",
-                "result",
-                "finished_at",
-                "lease_expires_at",
-                "last_error",
-                "updated_at",
-            ]
-        )
-        try:
+    execution's `instance_version` decides whether the outcome still applies.
+
+    One transaction: the execution marked succeeded (the UPDATE locks its row) and the
+    transition. When the instance moved on meanwhile the engine refuses, having written
+    nothing, and the whole transaction rolls back; the outcome is then recorded as ignored in
+    a transaction of its own. So the common path needs no savepoint around the transition."""
+    try:
+        with transaction.atomic():
+            if not _mark_succeeded(execution_id=execution.pk, result=result):
+                return RunOutcome(execution.pk, _status_of(execution.pk))
             engine.transition(
                 instance=instance,
                 name=step.outcome_for(result).name,
@@ -332,15 +318,41 @@ def _record_success(
                 data={"step": step.name, "idempotency_key": execution.idempotency_key},
                 context_update=step.context_update(result),
                 expected_version=execution.instance_version,
+                savepoint=False,
             )
-        except (engine.StaleInstance, engine.IllegalTransition) as error:
+    except (engine.StaleInstance, engine.IllegalTransition) as error:
+        with transaction.atomic():
+            if not _mark_succeeded(execution_id=execution.pk, result=result):
+                return RunOutcome(execution.pk, _status_of(execution.pk))
             engine.record_step_event(
                 instance=instance,
                 type="execution.outcome_ignored",
                 actor=SYSTEM,
                 payload={"step": step.name, "reason": str(error)},
             )
-    return RunOutcome(execution_id, ExecutionStatus.SUCCEEDED)
+    return RunOutcome(execution.pk, ExecutionStatus.SUCCEEDED)
+
+
+def _mark_succeeded(*, execution_id: int, result: dict[str, Any]) -> bool:
+    """Record the result on a running execution (the UPDATE takes its row lock until the
+    commit); False when another run finished it after our lease expired: the key made the
+    effect single."""
+    now = timezone.now()
+    return bool(
+        Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+            status=ExecutionStatus.SUCCEEDED,
+            result=result,
+            finished_at=now,
+            lease_expires_at=None,
+            last_error="",
+            updated_at=now,
+        )
+    )
+
+
+def _status_of(execution_id: int) -> str:
+    current = Execution.objects.filter(pk=execution_id).values_list("status", flat=True)
+    return current.first() or "missing"
 
 
 def _record_failure(

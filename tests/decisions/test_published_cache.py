@@ -27,7 +27,8 @@ def _reviewed_draft(rule_set, author, carrier="parcelco"):
 
 def _rule_set_reads(queries) -> list[str]:
     tables = ('"decisions_ruleset"', '"decisions_rulesetversion"')
-    return [q["sql"] for q in queries if q["sql"].startswith("SELECT") and any(t in q["sql"] for t in tables)]  # fmt: skip
+    selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    return [sql for sql in selects if any(table in sql for table in tables)]
 
 
 def test_a_second_decision_reads_no_rule_set_only_the_generation(carrier_rules):

@@ -9,7 +9,7 @@ from opscore.actors import Actor
 from processes.orders.models import OrderState
 from tests.factories import start_order, user_with_perms
 from tests.workflows.drain import drain_executions
-from workflows import engine, services
+from workflows import engine, registry, services
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
@@ -211,3 +211,28 @@ def test_a_step_reads_its_instance_once_before_the_engine_locks_it(carrier):
     assert len(reads) == 2
     order.refresh_from_db()
     assert order.state == OrderState.DISPATCHING
+
+
+def test_an_outcome_that_arrives_after_the_instance_moved_on_is_recorded_as_ignored(carrier):
+    order = start_order(value=50)
+    policy = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    claimed = services._claim(execution_id=policy.pk, now=timezone.now())
+    # While the step runs, an operator cancels the order.
+    operator = user_with_perms("processes.cancel_order")
+    services.cancel_workflow(instance=order, actor=Actor.for_user(operator), reason="duplicate")
+
+    outcome = services._record_success(
+        execution=claimed,
+        instance=claimed.instance,
+        step=registry.get("order").step_named("policy.check"),
+        result={"review_required": False, "reasons": [], "decision_id": None},
+    )
+
+    assert outcome.status == ExecutionStatus.SUCCEEDED
+    claimed.refresh_from_db()
+    assert claimed.status == ExecutionStatus.SUCCEEDED
+    order.refresh_from_db()
+    assert order.state == OrderState.CANCELLED
+    types = [event.type for event in instance_timeline(instance=order)]
+    assert types[-1] == "execution.outcome_ignored"
+    assert "clear_policy" not in str(list(instance_timeline(instance=order).values("payload")))

@@ -12,15 +12,16 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import start_order
+from tests.workflows.drain import drain_executions
 from workflows import services
 from workflows.models import Execution
 from workflows.models.execution import ExecutionStatus
 
 # Statements of a low-value order's steps, caches warm (the order's rule sets read once), on
 # SQLite; PostgreSQL's audit chain takes one fewer. They were 24 and 23 on PostgreSQL, in
-# three transaction blocks, before the lease became one statement and the published versions
-# were cached.
-STATEMENTS = {"policy.check": 16, "dispatch.execute": 17}
+# three transaction blocks, before the lease became one statement, the published versions
+# were cached and the outcome lost its savepoint and its read of the execution.
+STATEMENTS = {"policy.check": 13, "dispatch.execute": 12}
 
 
 def _run_counted(execution: Execution) -> tuple[list[str], int]:
@@ -39,11 +40,13 @@ def _run_counted(execution: Execution) -> tuple[list[str], int]:
 
 @pytest.mark.parametrize("step", sorted(STATEMENTS))
 def test_a_step_costs_a_bounded_number_of_statements_and_transactions(live_db, carrier, step):
-    first = start_order(value=50)
-    services.run_execution(
-        execution_id=Execution.objects.get(instance_id=first.pk, step="policy.check").pk
-    )
-    order = first if step == "dispatch.execute" else start_order(value=50)
+    start_order(value=50)
+    drain_executions()  # a first order's steps: the rule sets it decides with are cached
+    order = start_order(value=50)
+    if step == "dispatch.execute":
+        services.run_execution(
+            execution_id=Execution.objects.get(instance_id=order.pk, step="policy.check").pk
+        )
     execution = Execution.objects.get(instance_id=order.pk, step=step)
 
     statements, transactions = _run_counted(execution)
