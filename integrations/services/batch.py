@@ -242,7 +242,7 @@ def _store_and_route_all(
     one_by_one: list[_Item] = []
     for item in fresh:
         clash = (item.workflow, item.correlation_key)
-        if item.action == BindingAction.SIGNAL:
+        if item.action not in (None, BindingAction.START):  # a signal
             one_by_one.append(item)
         elif item.action == BindingAction.START and item.correlation_key and clash in taken:
             answers[item.index] = _correlation_key_taken(*clash)
@@ -262,7 +262,7 @@ def _store_and_route_all(
         else:
             one_by_one.append(item)  # its first use was refused or is a signal: tried afresh
     starting = {i.correlation_key for i in fresh if i.action == BindingAction.START}
-    if any(item.correlation_key in starting for item in one_by_one):
+    if any(item.correlation_key and item.correlation_key in starting for item in one_by_one):
         # Who takes a shared correlation key, or finds the instance to signal, depends on
         # the order of the items: the loop's order decides.
         return _ingest_one_by_one(items, caller=caller, client_ip=client_ip)

@@ -339,3 +339,42 @@ def test_a_signal_and_a_start_sharing_a_correlation_key_are_taken_in_batch_order
     assert codes == ["instance_not_found", None, "illegal_transition"]
     assert _orders().get(correlation_key="SO-BOTH").state == "received"
     call_command("verify_audit", "--quiet")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="keys in flight are advisory locks on PostgreSQL"
+)
+def test_an_item_whose_key_another_request_holds_gets_409_and_the_others_go_in(key):
+    import psycopg
+
+    from integrations.digests import advisory_lock_id
+    from tests.conftest import subprocess_database_url
+
+    held = psycopg.connect(subprocess_database_url())
+    try:
+        # Another request, mid-transaction, with the key "busy".
+        held.execute(
+            "SELECT pg_advisory_xact_lock(%s)",
+            [advisory_lock_id(source="shop", idempotency_key="busy")],
+        )
+        response = send(
+            key,
+            {
+                "events": [
+                    item(order_received_event(correlation_key="SO-FREE")),
+                    item(order_received_event(correlation_key="SO-BUSY"), "busy"),
+                    item(order_received_event(correlation_key="SO-BUSY"), "busy"),
+                ]
+            },
+        )
+    finally:
+        held.rollback()
+        held.close()
+
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 409, 409]
+    assert results[1]["problem"]["code"] == "idempotency_key_in_flight"
+    assert _orders().filter(correlation_key="SO-FREE").exists()
+    assert not _orders().filter(correlation_key="SO-BUSY").exists()
+    assert not InboundEvent.objects.filter(idempotency_key="busy").exists()
