@@ -378,3 +378,31 @@ def test_an_item_whose_key_another_request_holds_gets_409_and_the_others_go_in(k
     assert _orders().filter(correlation_key="SO-FREE").exists()
     assert not _orders().filter(correlation_key="SO-BUSY").exists()
     assert not InboundEvent.objects.filter(idempotency_key="busy").exists()
+
+
+def test_a_clash_no_check_saw_undoes_the_bulk_work_and_each_item_is_answered_alone(
+    key, monkeypatch
+):
+    from integrations.services import batch
+
+    start_order(correlation_key="SO-RACED")
+    items = [
+        item(order_received_event(correlation_key="SO-FIRST")),
+        item(order_received_event(correlation_key="SO-RACED")),
+        item(order_received_event(correlation_key="SO-THIRD")),
+    ]
+    expected = _one_by_one(key, items)
+    # As if another request took the key between the check and the insert.
+    monkeypatch.setattr(batch, "_correlation_keys_taken", lambda items: set())
+    events_before = Event.objects.count()
+
+    response = send(key, {"events": items})
+
+    assert _answers(response) == expected
+    assert [r["status"] for r in response.json()["results"]] == [201, 409, 201]
+    assert _orders().filter(correlation_key="SO-RACED").count() == 1
+    assert _orders().filter(correlation_key__in=["SO-FIRST", "SO-THIRD"]).count() == 2
+    assert InboundEvent.objects.count() == 2
+    # Two starts, each with its scheduled step: nothing of the undone bulk attempt remains.
+    assert Event.objects.count() == events_before + 4
+    call_command("verify_audit", "--quiet")
