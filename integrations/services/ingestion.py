@@ -37,6 +37,7 @@ from integrations.services.rejections import record_rejection
 from opscore import json_input, request_context
 from opscore.actors import Actor
 from opscore.api_errors import Problem
+from opscore.bulk_insert import insert_rows
 from privacy import sealing
 from workflows import engine, registry
 from workflows import services as workflow_services
@@ -461,7 +462,7 @@ def store_and_route(
             # No savepoint: a unique-key clash abandons the whole transaction anyway, and a
             # savepoint would add two round trips while the log's chain head is locked.
             try:
-                row.save(force_insert=True)
+                insert_rows([row])
             except IntegrityError as error:
                 raise _KeyRace from error
             return IngestResult(status=201, body=row.response_body, replayed=False)
