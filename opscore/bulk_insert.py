@@ -14,7 +14,7 @@ are set on the objects, as `bulk_create` sets them. No signals are sent, as with
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db import connections, router
 from django.db.models import Model
@@ -77,3 +77,72 @@ def _max_params(connection) -> int:
         # Django assumes SQLite's historical 999; the library in use states its own limit.
         return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     return connection.features.max_query_params or 999
+
+
+def insert_with_follower(
+    obj: Model, *, follower: Callable[[Model], Model], key_attnames: Sequence[str]
+) -> Model:
+    """Insert `obj` (a new row whose primary key the database generates) and the row
+    `follower(obj)` builds, which repeats that key in its fields `key_attnames` (a history
+    row, say), and return the follower, both saved as `insert_rows` saves them.
+
+    On PostgreSQL this is one statement: the follower's key columns read the key the first
+    INSERT returns, in a data-modifying WITH. Elsewhere it is `insert_rows` twice. `follower`
+    is called once `obj`'s values are prepared (defaults, `auto_now` set) but before it has
+    its key: the key fields of what it returns are filled in afterwards.
+    """
+    model = type(obj)
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    pk = model._meta.pk
+    if connection.vendor != "postgresql" or getattr(obj, pk.attname) is not None:
+        insert_rows([obj])
+        row = follower(obj)
+        insert_rows([row])
+        return row
+    fields = [
+        field for field in model._meta.concrete_fields if not field.generated and field is not pk
+    ]
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    row = follower(obj)
+    row_opts = row._meta
+    row_pk = row_opts.pk
+    row_fields = [
+        field
+        for field in row_opts.concrete_fields
+        if not field.generated and not (field is row_pk and getattr(row, field.attname) is None)
+    ]
+    quote = connection.ops.quote_name
+    placeholders = []
+    row_values = []
+    for field in row_fields:
+        if field.attname in key_attnames:
+            placeholders.append(f"(SELECT {quote(pk.column)} FROM inserted)")  # noqa: S608
+        else:
+            placeholders.append("%s")
+            row_values.append(field.get_db_prep_save(field.pre_save(row, add=True), connection))
+    row_key_column = row_opts.get_field(key_attnames[0]).column
+    returning = [quote(row_key_column)]
+    if row_pk not in row_fields:
+        returning.append(quote(row_pk.column))
+    # Both models' own tables and columns, and placeholders: nothing from the caller.
+    sql = (
+        f"WITH inserted AS (INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(pk.column)}) "
+        f"INSERT INTO {quote(row_opts.db_table)} "
+        f"({', '.join(quote(field.column) for field in row_fields)}) "
+        f"VALUES ({', '.join(placeholders)}) RETURNING {', '.join(returning)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, *row_values])
+        key, *row_key = cursor.fetchone()
+    setattr(obj, pk.attname, key)
+    for attname in key_attnames:
+        setattr(row, attname, key)
+    if row_key:
+        setattr(row, row_pk.attname, row_key[0])
+    for saved in (obj, row):
+        saved._state.adding = False
+        saved._state.db = alias
+    return row

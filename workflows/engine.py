@@ -32,7 +32,7 @@ from audit.models import Event
 from audit.services import append_event
 from opscore import request_context
 from opscore.actors import SYSTEM, Actor
-from opscore.bulk_insert import insert_rows
+from opscore.bulk_insert import insert_rows, insert_with_follower
 from opscore.metrics import TRANSITIONS
 from workflows import registry
 from workflows.declaration import (
@@ -121,12 +121,14 @@ def start_instance(
             instance._history_user = actor.user
         try:
             with transaction.atomic(savepoint=savepoint):
-                insert_rows([instance])
+                # One statement on PostgreSQL; a clash refuses both rows.
+                insert_with_follower(
+                    instance, follower=_creation_history, key_attnames=_history_keys(model)
+                )
         except IntegrityError as error:
             raise DuplicateCorrelationKey(
                 f"a {definition.name} with correlation key {correlation_key!r} already exists"
             ) from error
-        insert_rows([_creation_history(instance)])
         _bind_instance(definition=definition, instance=instance)
         append_event(
             type="workflow.started",
@@ -552,6 +554,15 @@ def _creation_history(instance: WorkflowInstance) -> Model:
     if hasattr(history, "history_relation"):
         row.history_relation_id = instance.pk
     return row
+
+
+def _history_keys(model: type[WorkflowInstance]) -> list[str]:
+    """The fields of `model`'s history rows that repeat the instance's primary key."""
+    history = model.history.model
+    keys = [model._meta.pk.attname]
+    if hasattr(history, "history_relation"):
+        keys.append("history_relation_id")
+    return keys
 
 
 def _create_executions(
