@@ -233,6 +233,11 @@ def _cpu_seconds(*, gunicorn_pid: int, database: str) -> dict[str, dict[str, flo
         seconds = (int(fields[11]) + int(fields[12])) / ticks
         if int(fields[1]) == gunicorn_pid:
             used["web"][entry] = seconds
+        elif command.startswith("postgres") and not title.startswith("postgres:"):
+            # The postmaster: its children's CPU once they ended (fields 16 and 17), so a
+            # backend that closed mid-phase (a worker's connection reaching its maximum age)
+            # still counts.
+            used["postgres"]["ended"] = (int(fields[13]) + int(fields[14])) / ticks
         elif command.startswith("postgres"):
             # A backend's title is "postgres: [<cluster>: ]<user> <database> <client> <state>";
             # a background process's names its role ("walwriter", "autovacuum worker").
@@ -249,7 +254,8 @@ def _cpu_seconds(*, gunicorn_pid: int, database: str) -> dict[str, dict[str, flo
 
 
 def _cpu_used(before: dict, after: dict) -> dict[str, float]:
-    """Seconds per role between two readings; a process that ended meanwhile is left out."""
+    """Seconds per role between two readings. A gunicorn worker that ended meanwhile is left
+    out; a PostgreSQL process is counted through the postmaster's reaped children."""
     return {
         role: sum(seconds - before[role].get(pid, 0.0) for pid, seconds in after[role].items())
         for role in after
