@@ -1,0 +1,13 @@
+-- The head lock released at COMMIT without waiting for the WAL flush, then a flushing transaction.
+BEGIN;
+SET LOCAL synchronous_commit TO off;
+INSERT INTO f (kind, body) VALUES ('order', '{"a":1}');
+INSERT INTO f (kind, body) VALUES ('hist', '{"a":1}');
+INSERT INTO f (kind, body) VALUES ('exec', '{"a":1}');
+INSERT INTO f (kind, body) VALUES ('queue', '{"a":1}');
+INSERT INTO f (kind, body) VALUES ('inbound', '{"a":1}');
+SELECT last_seq FROM h WHERE id = 1 FOR UPDATE;
+INSERT INTO f (kind, body) VALUES ('event', '{"a":1}'), ('event', '{"a":1}');
+UPDATE h SET last_seq = last_seq + 2 WHERE id = 1;
+COMMIT;
+SELECT txid_current();
