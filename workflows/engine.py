@@ -144,35 +144,8 @@ def start_instance(
             },
         )
         logger.info("workflow.started", state=instance.state, actor=str(actor))
-        step = definition.step_for_state(instance.state)
-        if isinstance(step, MachineStep):
-            _schedule_first_execution(
-                definition=definition, instance=instance, step=step, actor=actor
-            )
-        else:
-            _enter_state(definition=definition, instance=instance, actor=actor)
+        _enter_state(definition=definition, instance=instance, actor=actor)
     return instance
-
-
-def _schedule_first_execution(
-    *, definition: WorkflowDefinition, instance: WorkflowInstance, step: MachineStep, actor: Actor
-) -> Execution:
-    """What `_schedule_execution` does for a new instance, with `start_instances`' writes."""
-    (execution,) = _create_executions(definition=definition, instances=[instance], step=step)
-    append_event(
-        type="execution.scheduled",
-        instance=instance,
-        actor=actor,
-        payload={"step": step.name, "idempotency_key": execution.idempotency_key},
-    )
-    enqueue_executions([execution])
-    logger.info(
-        "execution.scheduled",
-        step=step.name,
-        execution=execution.pk,
-        idempotency_key=execution.idempotency_key,
-    )
-    return execution
 
 
 @dataclass(frozen=True)
@@ -513,24 +486,16 @@ def _enter_state(
 def _schedule_execution(
     *, definition: WorkflowDefinition, instance: WorkflowInstance, step: MachineStep, actor: Actor
 ) -> Execution:
-    execution = Execution.objects.create(
-        instance_type=ContentType.objects.get_for_model(instance),
-        instance_id=instance.pk,
-        instance_version=instance.version,
-        step=step.name,
-        idempotency_key=execution_key(definition=definition, instance=instance, step=step.name),
-        max_attempts=step.max_attempts,
-        # Retries and lease recoveries are enqueued by the sweeper, in another unit of work:
-        # the row keeps the id of the one that scheduled the step, for all of its attempts.
-        request_id=request_context.current_request_id() or "",
-    )
+    """The step's execution row, its `execution.scheduled` event and its queue row, written
+    as `start_instances` writes them for many (one INSERT each, no ORM save, no async_task)."""
+    (execution,) = _create_executions(definition=definition, instances=[instance], step=step)
     append_event(
         type="execution.scheduled",
         instance=instance,
         actor=actor,
         payload={"step": step.name, "idempotency_key": execution.idempotency_key},
     )
-    enqueue_execution(execution)
+    enqueue_executions([execution])
     logger.info(
         "execution.scheduled",
         step=step.name,
@@ -568,8 +533,10 @@ def _history_keys(model: type[WorkflowInstance]) -> list[str]:
 def _create_executions(
     *, definition: WorkflowDefinition, instances: list[WorkflowInstance], step: MachineStep
 ) -> list[Execution]:
-    """The rows `_schedule_execution` creates, for many instances in one INSERT."""
+    """Each instance's execution of `step`, for all of them in one INSERT."""
     instance_type = ContentType.objects.get_for_model(instances[0])
+    # Retries and lease recoveries are enqueued by the sweeper, in another unit of work:
+    # the row keeps the id of the one that scheduled the step, for all of its attempts.
     request_id = request_context.current_request_id() or ""
     executions = [
         Execution(
