@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 
 from audit.keys import verification_keys
 from privacy.models import Subject
@@ -119,40 +119,6 @@ def find_subject(ref: str, *, for_update: bool = False) -> Subject | None:
     return found.first()
 
 
-# `find_subject` without the ORM's query compiler, which cost an ingestion more CPU than the
-# rest of sealing (digests, encryption) together: the first live subject by id.
-_LIVE_SUBJECT = (
-    "SELECT id, ref_digest, key FROM privacy_subject "
-    "WHERE ref_digest IN ({digests}) AND erased_at IS NULL ORDER BY id LIMIT 1"
-)
-
-
-def _live_subject(ref: str) -> Subject | None:
-    digests = ref_digests(ref)
-    query = _LIVE_SUBJECT.format(digests=", ".join(["%s"] * len(digests)))
-    with connection.cursor() as cursor:
-        cursor.execute(query, digests)
-        row = cursor.fetchone()
-    # The other columns stay deferred: they load if read, as on any partly fetched row.
-    return (
-        None if row is None else Subject.from_db(connection.alias, ["id", "ref_digest", "key"], row)
-    )
-
-
-def _subject_for(ref: str) -> Subject:
-    subject = _live_subject(ref)
-    if subject is not None:
-        return subject
-    digest = ref_digests(ref)[0]
-    try:
-        with transaction.atomic():
-            return Subject.objects.create(
-                ref_digest=digest, key=AESGCM.generate_key(bit_length=256)
-            )
-    except IntegrityError:  # a concurrent first event for the same person created it
-        return Subject.objects.get(ref_digest=digest)
-
-
 def _subject_ref(*, schema: dict[str, Any], payload: dict[str, Any]) -> str | None:
     for name in subject_fields(schema):
         value = payload.get(name)
@@ -189,14 +155,8 @@ def seal_payload(
     a schema saved before `declaration_errors` applied) is its own subject, `fallback_ref`.
     A payload with no personal value comes back unchanged and creates no subject.
     """
-    fields = [name for name in personal_fields(schema) if payload.get(name) is not None]
-    if not fields:
-        return payload
-    subject = _subject_for(_subject_ref(schema=schema, payload=payload) or fallback_ref)
-    return {
-        name: seal_value(value=value, subject=subject) if name in fields else value
-        for name, value in payload.items()
-    }
+    (sealed,) = seal_payloads([Unsealed(schema=schema, payload=payload, fallback_ref=fallback_ref)])
+    return sealed
 
 
 @dataclass(frozen=True)
@@ -246,18 +206,35 @@ def seal_payloads(items: list[Unsealed]) -> list[dict[str, Any]]:
     return sealed
 
 
+# Read in SQL: the ORM's query compiler cost an ingestion more CPU than the rest of sealing
+# (digests, encryption) together.
+_LIVE_SUBJECTS = (
+    "SELECT id, ref_digest, key FROM privacy_subject "
+    "WHERE ref_digest IN ({digests}) AND erased_at IS NULL ORDER BY id"
+)
+
+
+def _live_subjects(digests: set[str]) -> dict[str, Subject]:
+    """The live (not erased) subject of each digest that has one, in one query."""
+    query = _LIVE_SUBJECTS.format(digests=", ".join(["%s"] * len(digests)))
+    with connection.cursor() as cursor:
+        cursor.execute(query, list(digests))
+        rows = cursor.fetchall()
+    found: dict[str, Subject] = {}
+    for row in rows:
+        # The other columns stay deferred: they load if read, as on any partly fetched row.
+        subject = Subject.from_db(connection.alias, ["id", "ref_digest", "key"], row)
+        found.setdefault(subject.ref_digest, subject)
+    return found
+
+
 def _subjects_for(refs: set[str]) -> dict[str, Subject]:
-    """Each reference's live subject as `_subject_for` finds or creates it, for all at once."""
+    """Each reference's live subject, the first by id as `find_subject`'s, created where
+    there is none; one query for all of them, two more when some are new."""
     if not refs:
         return {}
     digests = {ref: ref_digests(ref) for ref in refs}
-    live = Subject.objects.filter(
-        ref_digest__in={digest for listed in digests.values() for digest in listed},
-        erased_at__isnull=True,
-    ).order_by("pk")
-    found: dict[str, Subject] = {}
-    for subject in live:
-        found.setdefault(subject.ref_digest, subject)  # the first by pk, as find_subject's
+    found = _live_subjects({digest for listed in digests.values() for digest in listed})
     subjects: dict[str, Subject] = {}
     missing: dict[str, list[str]] = {}
     for ref, listed in digests.items():
