@@ -109,41 +109,24 @@ def start_instance(
     history row inserted as `save()` would write them, a first machine step's execution and
     queue row), without the ORM's save machinery: that was a third of an ingestion's CPU.
     """
-    model = definition.model
+    instance = _new_instance(
+        definition=definition, start=InstanceStart(correlation_key, context), actor=actor
+    )
     with transaction.atomic(savepoint=savepoint):
-        instance = model(
-            correlation_key=correlation_key,
-            context=context,
-            definition_version=definition.version,
-        )
-        if actor.user is not None:
-            instance.started_by = actor.user
-            instance._history_user = actor.user
         try:
             with transaction.atomic(savepoint=savepoint):
                 # One statement on PostgreSQL; a clash refuses both rows.
                 insert_with_follower(
-                    instance, follower=_creation_history, key_attnames=_history_keys(model)
+                    instance,
+                    follower=_creation_history,
+                    key_attnames=_history_keys(definition.model),
                 )
         except IntegrityError as error:
             raise DuplicateCorrelationKey(
                 f"a {definition.name} with correlation key {correlation_key!r} already exists"
             ) from error
         _bind_instance(definition=definition, instance=instance)
-        append_event(
-            type="workflow.started",
-            instance=instance,
-            actor=actor,
-            payload={
-                "workflow": definition.name,
-                "correlation_key": correlation_key,
-                "state": instance.state,
-                "version": instance.version,
-                "definition_version": definition.version,
-                "context": context,
-            },
-        )
-        logger.info("workflow.started", state=instance.state, actor=str(actor))
+        _record_started(definition=definition, instance=instance, actor=actor)
         _enter_state(definition=definition, instance=instance, actor=actor)
     return instance
 
@@ -175,18 +158,7 @@ def start_instances(
     """
     if not starts:
         return []
-    model = definition.model
-    instances = []
-    for start in starts:
-        instance = model(
-            correlation_key=start.correlation_key,
-            context=start.context,
-            definition_version=definition.version,
-        )
-        if actor.user is not None:
-            instance.started_by = actor.user
-            instance._history_user = actor.user
-        instances.append(instance)
+    instances = [_new_instance(definition=definition, start=start, actor=actor) for start in starts]
     with transaction.atomic(savepoint=savepoint):
         try:
             with transaction.atomic(savepoint=savepoint):
@@ -208,39 +180,50 @@ def start_instances(
         for index, instance in enumerate(instances):
             with request_context.scope():
                 _bind_instance(definition=definition, instance=instance)
-                append_event(
-                    type="workflow.started",
-                    instance=instance,
-                    actor=actor,
-                    payload={
-                        "workflow": definition.name,
-                        "correlation_key": instance.correlation_key,
-                        "state": instance.state,
-                        "version": instance.version,
-                        "definition_version": definition.version,
-                        "context": instance.context,
-                    },
-                )
-                logger.info("workflow.started", state=instance.state, actor=str(actor))
+                _record_started(definition=definition, instance=instance, actor=actor)
                 if executions is None:
                     _enter_state(definition=definition, instance=instance, actor=actor)
                     continue
-                execution = executions[index]
-                append_event(
-                    type="execution.scheduled",
-                    instance=instance,
-                    actor=actor,
-                    payload={"step": step.name, "idempotency_key": execution.idempotency_key},
-                )
-                logger.info(
-                    "execution.scheduled",
-                    step=step.name,
-                    execution=execution.pk,
-                    idempotency_key=execution.idempotency_key,
+                _record_scheduled(
+                    instance=instance, execution=executions[index], step=step, actor=actor
                 )
         if executions:
             enqueue_executions(executions)
     return instances
+
+
+def _new_instance(
+    *, definition: WorkflowDefinition, start: InstanceStart, actor: Actor
+) -> WorkflowInstance:
+    """An unsaved instance in its initial state, started by `actor`."""
+    instance = definition.model(
+        correlation_key=start.correlation_key,
+        context=start.context,
+        definition_version=definition.version,
+    )
+    if actor.user is not None:
+        instance.started_by = actor.user
+        instance._history_user = actor.user
+    return instance
+
+
+def _record_started(
+    *, definition: WorkflowDefinition, instance: WorkflowInstance, actor: Actor
+) -> None:
+    append_event(
+        type="workflow.started",
+        instance=instance,
+        actor=actor,
+        payload={
+            "workflow": definition.name,
+            "correlation_key": instance.correlation_key,
+            "state": instance.state,
+            "version": instance.version,
+            "definition_version": definition.version,
+            "context": instance.context,
+        },
+    )
+    logger.info("workflow.started", state=instance.state, actor=str(actor))
 
 
 def _bind_instance(*, definition: WorkflowDefinition, instance: WorkflowInstance) -> None:
@@ -489,20 +472,26 @@ def _schedule_execution(
     """The step's execution row, its `execution.scheduled` event and its queue row, written
     as `start_instances` writes them for many (one INSERT each, no ORM save, no async_task)."""
     (execution,) = _create_executions(definition=definition, instances=[instance], step=step)
+    _record_scheduled(instance=instance, execution=execution, step=step, actor=actor)
+    enqueue_executions([execution])
+    return execution
+
+
+def _record_scheduled(
+    *, instance: WorkflowInstance, execution: Execution, step: MachineStep, actor: Actor
+) -> None:
     append_event(
         type="execution.scheduled",
         instance=instance,
         actor=actor,
         payload={"step": step.name, "idempotency_key": execution.idempotency_key},
     )
-    enqueue_executions([execution])
     logger.info(
         "execution.scheduled",
         step=step.name,
         execution=execution.pk,
         idempotency_key=execution.idempotency_key,
     )
-    return execution
 
 
 def _creation_history(instance: WorkflowInstance) -> Model:
