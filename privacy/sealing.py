@@ -134,10 +134,6 @@ def _aad(subject_id: int) -> bytes:
     return f"{TOKEN_PREFIX}{subject_id}".encode()
 
 
-def seal_value(*, value: Any, subject: Subject) -> str:
-    return _seal(value=value, cipher=AESGCM(bytes(subject.key)), subject_id=subject.pk)
-
-
 def _seal(*, value: Any, cipher: AESGCM, subject_id: int) -> str:
     nonce = secrets.token_bytes(_NONCE_BYTES)
     plaintext = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
