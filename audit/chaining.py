@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from audit.hashing import GENESIS_HASH, event_hash
 from audit.keys import signing_key
+from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
 
 if TYPE_CHECKING:
     from audit.models import Event
@@ -142,17 +143,21 @@ def _event_columns():
 def _insert_and_advance(connection, *, events: list[Event], last_seq: int, last_hash: str) -> None:
     fields = _event_columns()
     quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     columns = ", ".join(quote(field.column) for field in fields)
+    rows = placeholder_rows(connection, width=len(fields), count=len(events))
     # The model's own columns and one placeholder row per event: nothing from the caller.
-    insert = f"INSERT INTO audit_event ({columns}) VALUES {', '.join([row] * len(events))}"  # noqa: S608
+    insert = f"INSERT INTO audit_event ({columns}) VALUES {rows}"  # noqa: S608
     values = [
         field.get_db_prep_save(getattr(event, field.attname), connection)
         for event in events
         for field in fields
     ]
-    advance = "UPDATE audit_chain_head SET last_seq = %s, last_hash = %s WHERE id = 1"
-    with connection.cursor() as cursor:
+    written = len(values)
+    advance = (  # placeholders only
+        f"UPDATE audit_chain_head SET last_seq = {placeholder(connection, written + 1)}, "  # noqa: S608
+        f"last_hash = {placeholder(connection, written + 2)} WHERE id = 1"
+    )
+    with numbered_cursor(connection) as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"WITH written AS ({insert}) {advance}", [*values, last_seq, last_hash])
         else:

@@ -6,7 +6,8 @@ array literal with a regular expression, character by character: for an ingestio
 was most of the web worker's time. Here each value goes through the field's own
 `pre_save` and `get_db_prep_save` (so defaults, `auto_now` and JSON encoding are the
 model's), into one `INSERT ... VALUES (...), (...) RETURNING <pk>` whose generated keys
-are set on the objects, as `bulk_create` sets them. No signals are sent, as with
+are set on the objects, as `bulk_create` sets them. On PostgreSQL its placeholders are
+numbered and its values bound on the server (`opscore.numbered_sql`). No signals are sent, as with
 `bulk_create`. The caller's transaction holds it; a constraint violation raises Django's
 `IntegrityError`.
 """
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 
 from django.db import connections, router
 from django.db.models import Model
+
+from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
 
 # PostgreSQL's protocol counts bind parameters in 16 bits.
 _POSTGRESQL_MAX_PARAMS = 65535
@@ -44,9 +47,8 @@ def insert_rows(objs: Sequence[Model]) -> None:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     returning = f" RETURNING {quote(pk.column)}" if generated_pk else ""
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     per_statement = max(1, _max_params(connection) // len(fields))
-    with connection.cursor() as cursor:
+    with numbered_cursor(connection) as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
             values = [
@@ -57,7 +59,8 @@ def insert_rows(objs: Sequence[Model]) -> None:
             # The model's own table and columns, and placeholders: nothing from the caller.
             cursor.execute(
                 f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(chunk))}{returning}",
+                f"VALUES {placeholder_rows(connection, width=len(fields), count=len(chunk))}"
+                f"{returning}",
                 values,
             )
             if generated_pk:
@@ -87,9 +90,10 @@ def insert_with_follower(
     row, say), and return the follower, both saved as `insert_rows` saves them.
 
     On PostgreSQL this is one statement: the follower's key columns read the key the first
-    INSERT returns, in a data-modifying WITH. Elsewhere it is `insert_rows` twice. `follower`
-    is called once `obj`'s values are prepared (defaults, `auto_now` set) but before it has
-    its key: the key fields of what it returns are filled in afterwards.
+    INSERT returns, in a data-modifying WITH, its placeholders numbered as `insert_rows`'s.
+    Elsewhere it is `insert_rows` twice. `follower` is called once `obj`'s values are
+    prepared (defaults, `auto_now` set) but before it has its key: the key fields of what it
+    returns are filled in afterwards.
     """
     model = type(obj)
     alias = router.db_for_write(model)
@@ -119,8 +123,8 @@ def insert_with_follower(
         if field.attname in key_attnames:
             placeholders.append(f"(SELECT {quote(pk.column)} FROM inserted)")  # noqa: S608
         else:
-            placeholders.append("%s")
             row_values.append(field.get_db_prep_save(field.pre_save(row, add=True), connection))
+            placeholders.append(placeholder(connection, len(values) + len(row_values)))
     row_key_column = row_opts.get_field(key_attnames[0]).column
     returning = [quote(row_key_column)]
     if row_pk not in row_fields:
@@ -129,12 +133,13 @@ def insert_with_follower(
     sql = (
         f"WITH inserted AS (INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(pk.column)}) "
+        f"VALUES {placeholder_rows(connection, width=len(fields), count=1)} "
+        f"RETURNING {quote(pk.column)}) "
         f"INSERT INTO {quote(row_opts.db_table)} "
         f"({', '.join(quote(field.column) for field in row_fields)}) "
         f"VALUES ({', '.join(placeholders)}) RETURNING {', '.join(returning)}"
     )
-    with connection.cursor() as cursor:
+    with numbered_cursor(connection) as cursor:
         cursor.execute(sql, [*values, *row_values])
         key, *row_key = cursor.fetchone()
     setattr(obj, pk.attname, key)
