@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.hashing import GENESIS_HASH, event_hash
 from audit.keys import signing_key
 from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
+from opscore.prepared_values import preparers
 
 if TYPE_CHECKING:
     from audit.models import Event
@@ -147,10 +148,14 @@ def _insert_and_advance(connection, *, events: list[Event], last_seq: int, last_
     rows = placeholder_rows(connection, width=len(fields), count=len(events))
     # The model's own columns and one placeholder row per event: nothing from the caller.
     insert = f"INSERT INTO audit_event ({columns}) VALUES {rows}"  # noqa: S608
+    prepared_columns = [
+        (field.attname, prepare)
+        for field, prepare in zip(fields, preparers(connection, fields), strict=True)
+    ]
     values = [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
+        prepare(getattr(event, attname), connection)
         for event in events
-        for field in fields
+        for attname, prepare in prepared_columns
     ]
     written = len(values)
     advance = (  # placeholders only

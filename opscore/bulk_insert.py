@@ -5,9 +5,10 @@ PostgreSQL sends each column as an array (`UNNEST`) whose JSON values psycopg es
 array literal with a regular expression, character by character: for an ingestion batch that
 was most of the web worker's time. Here each value goes through the field's own
 `pre_save` and `get_db_prep_save` (so defaults, `auto_now` and JSON encoding are the
-model's), into one `INSERT ... VALUES (...), (...) RETURNING <pk>` whose generated keys
-are set on the objects, as `bulk_create` sets them. On PostgreSQL its placeholders are
-numbered and its values bound on the server (`opscore.numbered_sql`). No signals are sent, as with
+model's; `opscore.prepared_values` skips Django's layers where they return the value
+itself), into one `INSERT ... VALUES (...), (...) RETURNING <pk>` whose generated keys are
+set on the objects, as `bulk_create` sets them. On PostgreSQL its placeholders are numbered
+and its values bound on the server (`opscore.numbered_sql`). No signals are sent, as with
 `bulk_create`. The caller's transaction holds it; a constraint violation raises Django's
 `IntegrityError`.
 """
@@ -21,6 +22,7 @@ from django.db import connections, router
 from django.db.models import Model
 
 from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
+from opscore.prepared_values import preparers
 
 # PostgreSQL's protocol counts bind parameters in 16 bits.
 _POSTGRESQL_MAX_PARAMS = 65535
@@ -48,13 +50,14 @@ def insert_rows(objs: Sequence[Model]) -> None:
     columns = ", ".join(quote(field.column) for field in fields)
     returning = f" RETURNING {quote(pk.column)}" if generated_pk else ""
     per_statement = max(1, _max_params(connection) // len(fields))
+    prepared_fields = list(zip(fields, preparers(connection, fields), strict=True))
     with numbered_cursor(connection) as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
             values = [
-                field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+                prepare(field.pre_save(obj, add=True), connection)
                 for obj in chunk
-                for field in fields
+                for field, prepare in prepared_fields
             ]
             # The model's own table and columns, and placeholders: nothing from the caller.
             cursor.execute(
@@ -107,7 +110,10 @@ def insert_with_follower(
     fields = [
         field for field in model._meta.concrete_fields if not field.generated and field is not pk
     ]
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    values = [
+        prepare(field.pre_save(obj, add=True), connection)
+        for field, prepare in zip(fields, preparers(connection, fields), strict=True)
+    ]
     row = follower(obj)
     row_opts = row._meta
     row_pk = row_opts.pk
@@ -119,11 +125,11 @@ def insert_with_follower(
     quote = connection.ops.quote_name
     placeholders = []
     row_values = []
-    for field in row_fields:
+    for field, prepare in zip(row_fields, preparers(connection, row_fields), strict=True):
         if field.attname in key_attnames:
             placeholders.append(f"(SELECT {quote(pk.column)} FROM inserted)")  # noqa: S608
         else:
-            row_values.append(field.get_db_prep_save(field.pre_save(row, add=True), connection))
+            row_values.append(prepare(field.pre_save(row, add=True), connection))
             placeholders.append(placeholder(connection, len(values) + len(row_values)))
     row_key_column = row_opts.get_field(key_attnames[0]).column
     returning = [quote(row_key_column)]
