@@ -30,7 +30,10 @@ SAMPLES = {
     models.BooleanField(): [True, False, None, 1, 0],
     models.DateTimeField(): [datetime(2026, 11, 29, 12, tzinfo=UTC), None, "2026-11-29 12:00Z"],
     models.EmailField(): ["a@example.com", None],  # a CharField subclass: not shortcut
-    models.IntegerField(): [5, None, "6"],
+    models.IntegerField(): [5, None, "6", True],
+    models.BigIntegerField(): [2**40, None, 7.0],
+    models.PositiveSmallIntegerField(): [3, None],
+    models.BigAutoField(): [9, None, "10"],
     models.JSONField(): [{"a": [1, "b"]}, None, "text"],
 }
 
