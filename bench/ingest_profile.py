@@ -11,7 +11,7 @@ waiting are left out: what remains is what the web worker spends per request. It
 per request, statements per request, a breakdown by part (the innermost frame of each
 profiled call that lies in one of `PARTS`) and the top functions by own and cumulative time.
 With `--batch N`, each request is `POST /api/v1/events:batch` with N events, and figures are
-per event.
+per event. `--save PATH` writes the profile for `pstats` (callers of a function, say).
 
 The database named in DATABASE_URL is dropped and recreated (its name must end in `_bench`).
 """
@@ -122,6 +122,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--batch", type=int, default=0, help="events per batch request")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--save", metavar="PATH", help="also write the profile (pstats) to PATH, for callers"
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -167,6 +170,8 @@ def main() -> None:
     events = args.requests * per_request
 
     stats = pstats.Stats(profiler)
+    if args.save:
+        stats.dump_stats(args.save)
     print(
         f"{events} events in {args.requests} requests: {cpu / events * 1000:.2f} ms CPU per "
         f"event under the profiler, {statements / per_request:.1f} statements per event"
