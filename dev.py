@@ -229,7 +229,7 @@ def demo(args: list[str]) -> int:
             f"  log in as admin / {DEMO_PASSWORD}   (every demo user has this password;"
             " README lists them)\n"
             f"  reviewers' queues: {admin_url}approvals/  (reviewer, manager, director,"
-            " supervisor)\n"
+            " approver, supervisor)\n"
             f"  rule changes: {admin_url}decisions/  (author drafts, publisher publishes)\n"
             f"  mail sent by the demo: {admin_url}demo/receivedmail/"
             f"  (SMTP sink on 127.0.0.1:{mail_port})\n"

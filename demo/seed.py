@@ -114,6 +114,7 @@ USERS = [
     ("supervisor", ["supervisors"], False),
     ("manager", ["managers"], False),
     ("director", ["finance"], False),
+    ("approver", ["refund-approvers"], False),
     ("requester", [], False),
     ("author", ["rule authors"], False),
     ("publisher", ["publishers"], False),

@@ -43,3 +43,38 @@ def test_every_demo_user_reads_their_mail_and_a_supervisor_reads_all_of_it():
         assert user.has_perm("demo.view_receivedmail"), username
     assert User.objects.get(username="supervisor").has_perm("demo.read_all_mail")
     assert not User.objects.get(username="reviewer").has_perm("demo.read_all_mail")
+
+
+def test_a_demo_user_approves_a_refund_the_requester_asked_for():
+    from approvals import selectors
+    from approvals.services import approve_task
+    from opscore.actors import Actor
+    from privacy import sealing
+    from processes.refunds.events import REFUND_REQUESTED_SCHEMA
+    from processes.refunds.models import Refund, RefundState
+    from tests.factories import refund_requested_event
+    from workflows import services
+    from workflows.models import Execution
+
+    call_command("seed_demo", "--password", "pw-for-tests-123")
+    envelope = refund_requested_event(amount=1200, days_ago=10)
+    refund = services.start_workflow(
+        workflow="refund",
+        correlation_key=envelope["correlation_key"],
+        payload=sealing.seal_payload(
+            schema=REFUND_REQUESTED_SCHEMA,
+            payload=envelope["payload"],
+            fallback_ref=envelope["correlation_key"],
+        ),
+        actor=Actor.for_user(User.objects.get(username="requester")),
+    )
+    [eligibility] = Execution.objects.filter(instance_id=refund.pk, step="refund.eligibility")
+    services.run_execution(execution_id=eligibility.pk)
+    task = selectors.active_task_for(instance=refund)
+    assert task.queue.name == "refund-approvers"
+
+    approvers = User.objects.filter(groups__name="refund-approvers")
+    assert [user.username for user in approvers] == ["approver"]
+    approve_task(task=task, actor=Actor.for_user(approvers[0]))
+
+    assert Refund.objects.get(pk=refund.pk).state == RefundState.PAYING
