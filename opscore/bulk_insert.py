@@ -75,6 +75,40 @@ def insert_rows(objs: Sequence[Model]) -> None:
         obj._state.db = alias
 
 
+def insert_unless_taken(obj: Model) -> bool:
+    """Insert `obj` (a new row whose primary key the database generates) unless a row already
+    holds its value of a unique column: True with its key set, or False with nothing written.
+
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING <pk>`, the same statement on PostgreSQL and
+    SQLite: the expected duplicate is not a refused statement, so PostgreSQL logs no ERROR for
+    it and a caller's transaction stays usable without a savepoint.
+    """
+    model = type(obj)
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    pk = opts.pk
+    fields = [field for field in opts.concrete_fields if not field.generated and field is not pk]
+    quote = connection.ops.quote_name
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        # The model's own table and columns, and placeholders: nothing from the caller.
+        cursor.execute(
+            f"INSERT INTO {quote(opts.db_table)} "  # noqa: S608
+            f"({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    setattr(obj, pk.attname, row[0])
+    obj._state.adding = False
+    obj._state.db = alias
+    return True
+
+
 def _max_params(connection) -> int:
     if connection.vendor == "postgresql":
         return _POSTGRESQL_MAX_PARAMS

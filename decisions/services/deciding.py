@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Model
 
 from decisions import published
 from decisions.errors import DecisionError
 from decisions.evaluation import Evaluation, evaluate_model
 from decisions.models import DecisionRecord, RuleSetVersion
+from opscore.bulk_insert import insert_unless_taken
 
 
 def evaluate_version(*, version: RuleSetVersion, inputs: dict[str, Any]) -> Evaluation:
@@ -67,20 +68,14 @@ def decide(
         idempotency_key=idempotency_key,
     )
     # The first run of a step finds no record, so the insert is tried first (one statement,
-    # its own commit, outside a transaction); a repeat's is refused by the key's unique index.
-    # Inside a caller's transaction it is a savepoint, so the refusal leaves that usable.
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():
-                record.save()
-        else:
-            record.save()
-    except IntegrityError:
-        existing = _recorded(idempotency_key)
-        if existing is None:
-            raise
-        return existing
-    return record
+    # its own commit outside a transaction); a repeat's finds its key taken and writes nothing,
+    # without the database refusing it (no ERROR in PostgreSQL's log, no savepoint needed).
+    if insert_unless_taken(record):
+        return record
+    existing = _recorded(idempotency_key)
+    if existing is None:
+        raise IntegrityError(f"decision record {idempotency_key!r} not written and not found")
+    return existing
 
 
 def _recorded(idempotency_key: str) -> DecisionRecord | None:

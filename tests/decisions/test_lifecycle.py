@@ -1,9 +1,9 @@
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from decisions import selectors, services
 from decisions.errors import LifecycleError, MalformedRuleSet, NoPublishedVersion
-from decisions.models import RuleSetVersion, VersionStatus
+from decisions.models import DecisionRecord, RuleSetVersion, VersionStatus
 from decisions.tables import Row, from_jdm
 from opscore.actors import Actor
 from tests.factories import user_with_perms
@@ -123,6 +123,34 @@ def test_a_retried_step_keeps_its_first_decision_across_a_publish(carrier_rules,
     assert again.outputs == {"carrier": "southexpress"}
     fresh = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:2:x")
     assert fresh.outputs == {"carrier": "parcelco"}
+
+
+def test_a_retried_step_reads_its_decision_back_without_the_database_refusing_a_row(
+    carrier_rules,
+):
+    # PostgreSQL logs every refused statement as an ERROR: a routine retry must not add one.
+    inputs = {"weight_kg": 1, "postcode_area": "Z"}
+    first = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:7:x")
+    refused = []
+
+    def watch(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except DatabaseError as error:
+            refused.append(f"{type(error).__name__}: {sql}")
+            raise
+
+    with connection.execute_wrapper(watch):
+        again = services.decide(
+            rule_set="order-carrier", inputs=inputs, idempotency_key="order:7:x"
+        )
+        with transaction.atomic():
+            inside = services.decide(
+                rule_set="order-carrier", inputs=inputs, idempotency_key="order:7:x"
+            )
+    assert refused == []
+    assert again.pk == inside.pk == first.pk
+    assert DecisionRecord.objects.filter(idempotency_key="order:7:x").count() == 1
 
 
 def test_a_reviewer_who_sent_a_version_back_can_still_publish_it(carrier_rules, author, publisher):
