@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -162,47 +163,102 @@ def _instance_model(execution: Execution) -> type[WorkflowInstance]:
 
 _EXECUTION_TABLE = Execution._meta.db_table
 _EXECUTION_COLUMNS = ", ".join(f.column for f in Execution._meta.concrete_fields)
+_RUNNABLE = """
+      id = %(id)s
+      AND status IN (%(pending)s, %(failed)s, %(running)s)
+      AND (status <> %(running)s OR lease_expires_at <= %(now)s)
+      AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)"""
 # One statement takes the lease (a row lock and the commit, never a read and then a write):
-# the row is ours only if it is runnable now, so of two runs racing for it one gets it;
-# PostgreSQL re-checks the conditions on the row a concurrent update left.
+# the row is ours only if it is runnable now and its instance has not moved on, so of two
+# runs racing for it one gets it; PostgreSQL re-checks the conditions on the row a concurrent
+# update left.
 _CLAIM_SQL = f"""
     UPDATE {_EXECUTION_TABLE}
     SET status = %(running)s, attempts = attempts + 1, lease_expires_at = %(lease_until)s,
         next_attempt_at = NULL, updated_at = %(now)s
-    WHERE id = %(id)s
-      AND status IN (%(pending)s, %(failed)s, %(running)s)
-      AND (status <> %(running)s OR lease_expires_at <= %(now)s)
-      AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+    WHERE {_RUNNABLE}
+      AND instance_version = ({{current_version}})
     RETURNING {_EXECUTION_COLUMNS}
 """  # noqa: S608 - table and columns are the model's own
+# A runnable execution whose instance moved on goes from waiting to skipped directly, its
+# attempt not counted: nobody ever reads it as running.
+_SKIP_SQL = f"""
+    UPDATE {_EXECUTION_TABLE}
+    SET status = %(skipped)s, lease_expires_at = NULL, next_attempt_at = NULL,
+        finished_at = %(now)s, updated_at = %(now)s
+    WHERE {_RUNNABLE}
+      AND instance_version <> ({{current_version}})
+    RETURNING {_EXECUTION_COLUMNS}
+"""  # noqa: S608 - table and columns are the model's own
+
+
+def _statement(template: str) -> str:
+    """`template` with the version of the instance an execution row names, read from its
+    workflow's own table (NULL for a type no registered workflow has)."""
+    return template.format(
+        current_version=_current_version_sql(
+            tuple(
+                (
+                    model._meta.app_label,
+                    model._meta.model_name,
+                    model._meta.db_table,
+                    model._meta.pk.column,
+                )
+                for model in sorted(
+                    {definition.model for definition in registry.all_definitions()},
+                    key=lambda model: model._meta.label,
+                )
+            )
+        )
+    )
+
+
+@functools.cache
+def _current_version_sql(tables: tuple[tuple[str, str, str, str], ...]) -> str:
+    # Each workflow has its own table; the row's content type names which one. Identifiers
+    # and labels are the models' own (Django's `[a-z0-9_]` labels), nothing from a caller.
+    quote = connection.ops.quote_name
+    branches = " ".join(
+        f"WHEN ct.app_label = '{app_label}' AND ct.model = '{model_name}' THEN "  # noqa: S608
+        f"(SELECT i.version FROM {quote(table)} i "
+        f"WHERE i.{quote(pk)} = {_EXECUTION_TABLE}.instance_id)"
+        for app_label, model_name, table, pk in tables
+    )
+    return (
+        f"SELECT CASE {branches} END FROM {quote(ContentType._meta.db_table)} ct "  # noqa: S608
+        f"WHERE ct.id = {_EXECUTION_TABLE}.instance_type_id"
+    )
 
 
 def _claim(*, execution_id: int, now: datetime) -> Execution | None:
     """Take the lease on a runnable execution, or return None when it is not ours to run.
 
-    The lease is taken first, in one statement of its own; then the instance is read to check
-    that the execution still applies. That read stays on it (`execution.instance`): the run
-    and its outcome use it, and the engine locks and reads the instance afresh to transition.
-    An execution whose instance moved on is skipped, its attempt not counted."""
+    The lease is taken in one statement of its own, which also checks that the instance has
+    not moved on; then the instance is read. That read stays on it (`execution.instance`):
+    the run and its outcome use it, and the engine locks and reads the instance afresh to
+    transition. An execution whose instance moved on is skipped, its attempt not counted."""
     lease = timedelta(seconds=settings.OPSCORE_EXECUTION["LEASE_SECONDS"])
-    claimed = list(
-        Execution.objects.raw(
-            _CLAIM_SQL,
-            {
-                "id": execution_id,
-                "now": now,
-                "lease_until": now + lease,
-                "running": ExecutionStatus.RUNNING,
-                "pending": ExecutionStatus.PENDING,
-                "failed": ExecutionStatus.FAILED,
-            },
-        )
-    )
+    params = {
+        "id": execution_id,
+        "now": now,
+        "lease_until": now + lease,
+        "running": ExecutionStatus.RUNNING,
+        "pending": ExecutionStatus.PENDING,
+        "failed": ExecutionStatus.FAILED,
+        "skipped": ExecutionStatus.SKIPPED,
+    }
+    claimed = list(Execution.objects.raw(_statement(_CLAIM_SQL), params))
     if not claimed:
+        # Not runnable (leased, finished, not due) or its instance moved on: only the latter
+        # is skipped, in one transaction with its event.
+        with transaction.atomic():
+            for skipped in Execution.objects.raw(_statement(_SKIP_SQL), params):
+                _record_skipped(execution=skipped, instance=_load_instance(skipped))
         return None
     execution = claimed[0]
     instance = _load_instance(execution)
     if instance.version != execution.instance_version:
+        # It moved on between the lease and this read.
         with transaction.atomic():
             # Ours under the lease just taken, so nobody else changes it meanwhile.
             Execution.objects.filter(pk=execution.pk).update(
@@ -212,15 +268,19 @@ def _claim(*, execution_id: int, now: datetime) -> Execution | None:
                 finished_at=now,
                 updated_at=timezone.now(),
             )
-            engine.record_step_event(
-                instance=instance,
-                type="execution.skipped",
-                actor=SYSTEM,
-                payload={"step": execution.step, "idempotency_key": execution.idempotency_key},
-            )
+            _record_skipped(execution=execution, instance=instance)
         return None
     execution.instance = instance
     return execution
+
+
+def _record_skipped(*, execution: Execution, instance: WorkflowInstance) -> None:
+    engine.record_step_event(
+        instance=instance,
+        type="execution.skipped",
+        actor=SYSTEM,
+        payload={"step": execution.step, "idempotency_key": execution.idempotency_key},
+    )
 
 
 def run_execution(*, execution_id: int) -> RunOutcome:

@@ -1,7 +1,9 @@
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from audit.selectors import instance_timeline
@@ -142,6 +144,40 @@ def test_a_step_whose_instance_moved_on_is_skipped_not_run(carrier):
     assert execution.status == ExecutionStatus.SKIPPED
     order.refresh_from_db()
     assert order.state == OrderState.CANCELLED
+
+
+def test_a_step_whose_instance_moved_on_never_shows_as_running(live_db, carrier):
+    order = start_order()
+    operator = user_with_perms("processes.cancel_order")
+    services.cancel_workflow(instance=order, actor=Actor.for_user(operator), reason="duplicate")
+    execution = Execution.objects.get(instance_id=order.pk, step="policy.check")
+    seen: list[str] = []
+
+    def look() -> None:
+        # Another connection, as the admin or the API reading the execution meanwhile.
+        try:
+            seen.append(Execution.objects.get(pk=execution.pk).status)
+        finally:
+            connection.close()
+
+    def after_each_statement(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        observer = threading.Thread(target=look)
+        observer.start()
+        observer.join(timeout=10)
+        return result
+
+    with connection.execute_wrapper(after_each_statement):
+        outcome = services.run_execution(execution_id=execution.pk)
+
+    assert seen
+    assert ExecutionStatus.RUNNING not in seen, seen
+    assert outcome.status == ExecutionStatus.SKIPPED
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts) == (ExecutionStatus.SKIPPED, 0)
+    assert execution.lease_expires_at is None
+    skipped = [e for e in instance_timeline(instance=order) if e.type == "execution.skipped"]
+    assert [e.payload["step"] for e in skipped] == ["policy.check"]
 
 
 def test_an_expired_lease_makes_the_step_runnable_again(carrier):
