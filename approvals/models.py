@@ -219,6 +219,12 @@ class TaskNotification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An attempt is being sent: nobody else sends it before then (a sender that "
+        "died mid-send is retried after it).",
+    )
     last_error = models.TextField(blank=True)
 
     class Meta:

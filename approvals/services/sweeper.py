@@ -141,8 +141,8 @@ def sweep_review_deadlines(
 
     Idempotent and safe to run concurrently: due tasks are claimed with SKIP LOCKED and
     advanced in the same transaction that records the email owed, in a row unique per task,
-    kind and level; each owed email is then sent under its own row lock and marked sent, so
-    two sweeps never send the same one.
+    kind and level; each owed email is then claimed, sent with no transaction open and marked
+    sent, so two sweeps never send the same one.
     """
     now = now or timezone.now()
     totals = {"reminders": 0, "escalations": 0, "expirations": 0}

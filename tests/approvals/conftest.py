@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.db import connection
 
 from tests.conftest import free_port
 
@@ -19,10 +20,17 @@ from tests.conftest import free_port
 class Mailbox:
     messages: list[Message] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called with each message while its sender waits for the answer; what it returns, if
+    # anything, is the answer ("451 ..." refuses the message, which is then not kept).
+    on_message: Callable[[Message], str | None] | None = None
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = message_from_bytes(envelope.original_content)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        if self.on_message is not None:
+            answer = _in_a_thread(self.on_message, message)
+            if answer:
+                return answer
         with self.lock:
             self.messages.append(message)
         return "250 OK"
@@ -30,6 +38,23 @@ class Mailbox:
     def received(self) -> list[Message]:
         with self.lock:
             return list(self.messages)
+
+
+def _in_a_thread(call: Callable[[Message], str | None], message: Message) -> str | None:
+    # The server's event loop is no place for the database: Django refuses synchronous
+    # queries there, so the callback runs in a thread of its own, on its own connection.
+    answers: list[str | None] = []
+
+    def run() -> None:
+        try:
+            answers.append(call(message))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    return answers[0] if answers else "451 the test's callback failed"
 
 
 # aiosmtpd logs every SMTP command at INFO; a failing test's output should show the test.

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
+from django.db import DatabaseError, connection, transaction
 
 from approvals import selectors
 from approvals.business_hours import add_business_time
@@ -239,3 +240,66 @@ def test_a_notification_email_carries_the_request_id_of_the_sweep_that_sent_it(s
         request_context.start()
     [mail] = smtp.received()
     assert mail["X-Request-ID"] == sweep_id
+
+
+def test_while_the_mail_server_has_the_email_no_transaction_holds_its_notification(live_db, smtp):
+    _order_policy(reminder_before=None)
+    _member("sue", "supervisors")
+    with time_machine.travel(START, tick=False):
+        order = order_in_review()
+    task = selectors.active_task_for(instance=order)
+    seen = []
+
+    def look(message):
+        # Another connection, as a second sweep or a page would read the row meanwhile.
+        notification = TaskNotification.objects.get(task=task, kind="escalation")
+        locked = False
+        if connection.vendor == "postgresql":
+            try:
+                with transaction.atomic():
+                    TaskNotification.objects.select_for_update(nowait=True).get(pk=notification.pk)
+            except DatabaseError:
+                locked = True
+        seen.append((notification.attempts, notification.sent_at, locked))
+
+    smtp.on_message = look
+    report = _sweep_at(task.due_at + timedelta(seconds=1))
+
+    assert (report.emails_sent, report.emails_failed) == (1, 0)
+    # The attempt is counted and committed before the mail leaves (so no other sweep sends it
+    # too), no lock is held while the server answers, and it is not yet marked sent.
+    assert seen == [(1, None, False)]
+    notification = TaskNotification.objects.get(task=task, kind="escalation")
+    assert notification.sent_at is not None
+    assert notification.attempts == 1
+    assert _event_types(order).count("task.notification_sent") == 1
+    assert len(smtp.received()) == 1
+
+
+def test_an_email_the_server_refused_is_sent_by_a_later_sweep_once(smtp):
+    _order_policy(reminder_before=None)
+    _member("sue", "supervisors")
+    with time_machine.travel(START, tick=False):
+        order = order_in_review()
+    task = selectors.active_task_for(instance=order)
+    smtp.on_message = lambda message: "451 4.3.0 mailbox busy, try again later"
+
+    refused = _sweep_at(task.due_at + timedelta(seconds=1))
+    assert (refused.escalations, refused.emails_sent, refused.emails_failed) == (1, 0, 1)
+    notification = TaskNotification.objects.get(task=task, kind="escalation")
+    assert (notification.attempts, notification.sent_at) == (1, None)
+    assert "451" in notification.last_error
+    assert "task.notification_sent" not in _event_types(order)
+
+    smtp.on_message = None
+    retried = _sweep_at(task.due_at + timedelta(minutes=1))
+    assert (retried.escalations, retried.emails_sent, retried.emails_failed) == (0, 1, 0)
+    again = _sweep_at(task.due_at + timedelta(minutes=2))
+    assert (again.emails_sent, again.emails_failed) == (0, 0)
+
+    [mail] = smtp.received()
+    assert mail["Subject"].startswith("[opscore] Escalated (level 1)")
+    notification.refresh_from_db()
+    assert notification.attempts == 2
+    assert notification.sent_at is not None
+    assert _event_types(order).count("task.notification_sent") == 1
