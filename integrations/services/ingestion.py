@@ -5,12 +5,10 @@ transaction rolled back. Who is calling (`Caller`) and what they get back (`Inge
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -21,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from integrations import selectors
-from integrations.digests import advisory_lock_id, canonical_json, request_hash
+from integrations.digests import advisory_lock_id, request_hash
 from integrations.models import (
     ApiKey,
     BindingAction,
@@ -127,11 +125,26 @@ class _KeyRace(Exception):
     """The unique constraint caught a second insert for the key; re-read and answer from it."""
 
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(
-        json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+# One validator per schema object, found by identity: serialising the schema on every call to
+# key the cache cost as much as validating. The envelope's schema is a constant; an event
+# type's is the dict of the one EventType that integrations.lookups shares until a write to
+# event types (a new schema published) replaces it, so a new schema is a new object. Each
+# entry holds its schema, so its id cannot pass to another dict while the entry lives.
+_VALIDATORS: dict[int, tuple[Any, Draft202012Validator]] = {}
+_VALIDATORS_MAX = 256
+
+
+def _validator(schema: Any) -> Draft202012Validator:
+    global _VALIDATORS
+    entry = _VALIDATORS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        # Replaced, not emptied in place: another thread may be reading the old one.
+        _VALIDATORS = {}
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def check_schema(schema: dict[str, Any]) -> None:
@@ -144,7 +157,11 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 
 def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, Any]]:
-    validator = _validator(canonical_json(schema))
+    validator = _validator(schema)
+    # Nearly every event is valid: one pass, and the sorted list of every error only for
+    # a document that has one (is_valid stops at the first).
+    if validator.is_valid(value):
+        return []
     found = sorted(validator.iter_errors(value), key=lambda error: list(error.absolute_path))
     return [
         {
