@@ -31,6 +31,7 @@ from integrations.models import (
     TriggerBinding,
 )
 from integrations.services._inbound_request import IDEMPOTENCY_KEY_MAX, check_size, parse_body
+from integrations.services._schema_validators import compiled
 from integrations.services.rejections import record_rejection
 from opscore import json_input, request_context
 from opscore.actors import Actor
@@ -125,28 +126,6 @@ class _KeyRace(Exception):
     """The unique constraint caught a second insert for the key; re-read and answer from it."""
 
 
-# One validator per schema object, found by identity: serialising the schema on every call to
-# key the cache cost as much as validating. The envelope's schema is a constant; an event
-# type's is the dict of the one EventType that integrations.lookups shares until a write to
-# event types (a new schema published) replaces it, so a new schema is a new object. Each
-# entry holds its schema, so its id cannot pass to another dict while the entry lives.
-_VALIDATORS: dict[int, tuple[Any, Draft202012Validator]] = {}
-_VALIDATORS_MAX = 256
-
-
-def _validator(schema: Any) -> Draft202012Validator:
-    global _VALIDATORS
-    entry = _VALIDATORS.get(id(schema))
-    if entry is not None and entry[0] is schema:
-        return entry[1]
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    if len(_VALIDATORS) >= _VALIDATORS_MAX:
-        # Replaced, not emptied in place: another thread may be reading the old one.
-        _VALIDATORS = {}
-    _VALIDATORS[id(schema)] = (schema, validator)
-    return validator
-
-
 def check_schema(schema: dict[str, Any]) -> None:
     """Raise jsonschema's SchemaError if `schema` is not a valid JSON Schema, or if its
     personal-data declaration (`x-personal`, `x-subject`; privacy.sealing) is unusable."""
@@ -157,12 +136,13 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 
 def _schema_errors(*, schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, Any]]:
-    validator = _validator(schema)
-    # Nearly every event is valid: one pass, and the sorted list of every error only for
-    # a document that has one (is_valid stops at the first).
-    if validator.is_valid(value):
+    validators = compiled(schema)
+    # Nearly every event is valid: the sorted list of every error only for one that is not.
+    if validators.accepts(value):
         return []
-    found = sorted(validator.iter_errors(value), key=lambda error: list(error.absolute_path))
+    found = sorted(
+        validators.reference.iter_errors(value), key=lambda error: list(error.absolute_path)
+    )
     return [
         {
             "pointer": prefix + "".join(f"/{part}" for part in error.absolute_path),

@@ -6,9 +6,12 @@ import json
 import uuid
 
 import pytest
+from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
 from integrations.models import EventType
+from integrations.services._schema_validators import compiled
+from integrations.services.ingestion import _schema_errors
 from tests.factories import api_key, order_received_event
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +167,128 @@ def test_a_newly_published_schema_applies_to_the_next_event_on_both_endpoints(ke
     _publish(first)
     assert post(key, order_received_event(gift="wrapped")).status_code == 400
     assert post(key, order_received_event()).status_code == 201
+
+
+# (schema, value, valid): jsonschema_rs is asked first for these, and must never accept what
+# jsonschema refuses; where it is the stricter, jsonschema's verdict still stands.
+FAST_CASES = [
+    ({"type": "number"}, True, False),
+    ({"type": "integer"}, True, False),
+    ({"type": "integer"}, 1.0, True),
+    ({"type": "integer"}, 2**70, True),
+    ({"type": "string"}, 1, False),
+    ({"type": ["string", "null"]}, None, True),
+    ({"maximum": 0}, True, True),
+    ({"maximum": 9007199254740992}, 9007199254740993, False),
+    ({"maximum": 9007199254740993}, 9007199254740992.0, True),
+    ({"maximum": 2**70}, 2**70 + 1, False),
+    ({"minimum": 2**63}, 2**63 - 1, False),
+    ({"maximum": 1}, 1.0000000000000002, False),
+    ({"exclusiveMinimum": 0}, 0.0, False),
+    ({"exclusiveMinimum": 0}, -0.0, False),
+    ({"exclusiveMinimum": 0}, 5e-324, True),
+    ({"exclusiveMaximum": 9007199254740992.0}, 9007199254740993, False),
+    ({"enum": [1]}, 1.0, True),
+    ({"enum": [1]}, True, False),
+    ({"enum": [2**70]}, 2**70 + 1, False),
+    ({"enum": [9007199254740992.0]}, 9007199254740993, False),
+    ({"const": 0}, False, False),
+    ({"const": {"a": 1}}, {"a": True}, False),
+    ({"const": [1]}, [1.0], True),
+    ({"const": "é"}, "e\u0301", False),
+    ({"minLength": 1}, "", False),
+    ({"maxLength": 1}, "\U0001f600\U0001f600", False),
+    ({"maxLength": 2}, "\U0001f600\U0001f600", True),
+    ({"maxLength": 1}, "e\u0301", False),
+    ({"maxLength": 5}, "\ud800", True),
+    ({"additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "b": 2}, False),
+    ({"additionalProperties": {"type": "string"}}, {"a": 1}, False),
+    ({"required": ["a"]}, {}, False),
+    ({"required": ["a"]}, [], True),
+    ({"properties": {"a": {"type": "string"}}}, {"a": 1}, False),
+    ({"minProperties": 1}, {}, False),
+    ({"items": {"type": "string"}}, ["a", 1], False),
+    ({"prefixItems": [{"type": "string"}]}, [1], False),
+    ({"maxItems": 1}, [1, 2], False),
+    ({"pattern": "^[A-Za-z]{1,2}[0-9]"}, "1AB", False),
+    ({"pattern": "^[a-z]+$"}, "abc\n", True),
+    ({"pattern": "^\\d+$"}, "\u0661\u0662", True),
+    ({"pattern": "^\\w+$"}, "é", True),
+    ({"pattern": "^x"}, 5, True),
+    # jsonschema_rs's own regex dialect would accept these three.
+    ({"pattern": "^\\W$"}, "é", False),
+    ({"pattern": "^\\s$"}, "\ufeff", False),
+    ({"pattern": "^\\D$"}, "\u0661", False),
+    ({"format": "email"}, "nobody", False),
+    ({"format": "email"}, "@", True),
+    ({"format": "date"}, "0000-01-01", False),
+    ({"format": "date"}, "2026-02-29", False),
+    ({"format": "date"}, "2024-02-29", True),
+    ({"format": "uuid"}, "{01234567-89ab-cdef-0123-456789abcdef}", False),
+    ({"format": "uuid"}, "01234567-89AB-cdef-0123-456789abcdef", True),
+    ({"format": "ipv4"}, "01.2.3.4", False),
+    ({"$schema": "https://json-schema.org/draft/2020-12/schema", "x-subject": ["a"]}, {}, True),
+]
+# Outside the subset both libraries read alike: jsonschema alone decides.
+REFERENCE_ONLY_CASES = [
+    ({"multipleOf": 0.1}, 0.3, False),
+    ({"not": {"type": "string", "pattern": "^[a-z]+$"}}, "abc\n", False),
+    ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, 1.0, False),
+    ({"$ref": "#/$defs/a", "$defs": {"a": {"type": "string"}}}, 1, False),
+    ({"uniqueItems": True}, [1, 1.0], False),
+    ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"}, 1, False),
+    ({"properties": {"a": {"multipleOf": 0.1}}}, {"a": 0.3}, False),
+]
+
+
+def _reference_errors(schema, value) -> list[tuple[str, str, str]]:
+    """What jsonschema alone says, sorted as the answer sorts it."""
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    found = sorted(validator.iter_errors(value), key=lambda error: list(error.absolute_path))
+    return [
+        ("".join(f"/{part}" for part in error.absolute_path), error.message, error.validator)
+        for error in found
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "valid", "fast"),
+    [(*case, True) for case in FAST_CASES] + [(*case, False) for case in REFERENCE_ONLY_CASES],
+)
+def test_a_document_gets_exactly_jsonschemas_verdict_and_errors(schema, value, valid, fast):
+    assert (compiled(schema).fast is not None) is fast
+    errors = _schema_errors(schema=schema, value=value, prefix="")
+    assert (errors == []) is valid
+    assert [(e["pointer"], e["detail"], e["code"]) for e in errors] == _reference_errors(
+        schema, value
+    )
+
+
+def test_a_published_schema_outside_the_fast_subset_is_checked_as_strictly(key):
+    first = EventType.objects.get(name="order.received").schema
+    properties = {
+        **first["properties"],
+        "weight_kg": {"type": "number", "multipleOf": 0.1},
+        "bought_on": {"type": "string", "format": "date"},
+    }
+    _publish({**first, "properties": properties})
+
+    response = post(key, order_received_event(weight_kg=0.3))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "pointer": "/payload/weight_kg",
+            "detail": "0.3 is not a multiple of 0.1",
+            "code": "multipleOf",
+        }
+    ]
+    response = post(key, order_received_event(bought_on="0000-01-01"))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "pointer": "/payload/bought_on",
+            "detail": "'0000-01-01' is not a 'date'",
+            "code": "format",
+        }
+    ]
+    assert post(key, order_received_event(weight_kg=0.5, bought_on="2024-02-29")).status_code == 201
