@@ -19,7 +19,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
 from opscore.prepared_values import preparers
@@ -35,36 +36,20 @@ def insert_rows(objs: Sequence[Model]) -> None:
     model = type(objs[0])
     alias = router.db_for_write(model)
     connection = connections[alias]
-    opts = model._meta
-    pk = opts.pk
+    pk = model._meta.pk
     generated_pk = pk.db_returning and getattr(objs[0], pk.attname) is None
     if generated_pk and not connection.features.can_return_rows_from_bulk_insert:
         model._base_manager.using(alias).bulk_create(objs)
         return
-    fields = [
-        field
-        for field in opts.concrete_fields
-        if not field.generated and not (generated_pk and field is pk)
-    ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    returning = f" RETURNING {quote(pk.column)}" if generated_pk else ""
+    fields = _columns(model, without_pk=generated_pk)
+    returning = f" RETURNING {connection.ops.quote_name(pk.column)}" if generated_pk else ""
     per_statement = max(1, _max_params(connection) // len(fields))
-    prepared_fields = list(zip(fields, preparers(connection, fields), strict=True))
     with numbered_cursor(connection) as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
-            values = [
-                prepare(field.pre_save(obj, add=True), connection)
-                for obj in chunk
-                for field, prepare in prepared_fields
-            ]
-            # The model's own table and columns, and placeholders: nothing from the caller.
             cursor.execute(
-                f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {placeholder_rows(connection, width=len(fields), count=len(chunk))}"
-                f"{returning}",
-                values,
+                _insert_sql(connection, model, fields, rows=len(chunk)) + returning,
+                _values(connection, fields, chunk),
             )
             if generated_pk:
                 # Rows come back in VALUES order, which bulk_create relies on as well.
@@ -86,19 +71,13 @@ def insert_unless_taken(obj: Model) -> bool:
     model = type(obj)
     alias = router.db_for_write(model)
     connection = connections[alias]
-    opts = model._meta
-    pk = opts.pk
-    fields = [field for field in opts.concrete_fields if not field.generated and field is not pk]
-    quote = connection.ops.quote_name
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        # The model's own table and columns, and placeholders: nothing from the caller.
+    pk = model._meta.pk
+    fields = _columns(model, without_pk=True)
+    with numbered_cursor(connection) as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(opts.db_table)} "  # noqa: S608
-            f"({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}",
-            values,
+            _insert_sql(connection, model, fields, rows=1)
+            + f" ON CONFLICT DO NOTHING RETURNING {connection.ops.quote_name(pk.column)}",
+            _values(connection, fields, [obj]),
         )
         row = cursor.fetchone()
     if row is None:
@@ -117,6 +96,39 @@ def _max_params(connection) -> int:
         # Django assumes SQLite's historical 999; the library in use states its own limit.
         return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     return connection.features.max_query_params or 999
+
+
+def _columns(model: type[Model], *, without_pk: bool) -> list[Field]:
+    """The columns an INSERT of `model` writes: all but generated ones (and the key when the
+    database generates it)."""
+    pk = model._meta.pk
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if not field.generated and not (without_pk and field is pk)
+    ]
+
+
+def _insert_sql(
+    connection: BaseDatabaseWrapper, model: type[Model], fields: list[Field], *, rows: int
+) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    # The model's own table and columns, and placeholders: nothing from the caller.
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES {placeholder_rows(connection, width=len(fields), count=rows)}"
+    )
+
+
+def _values(connection: BaseDatabaseWrapper, fields: list[Field], objs: Sequence[Model]) -> list:
+    """Each object's value of each field, row after row, as the database takes it."""
+    prepared = list(zip(fields, preparers(connection, fields), strict=True))
+    return [
+        prepare(field.pre_save(obj, add=True), connection)
+        for obj in objs
+        for field, prepare in prepared
+    ]
 
 
 def insert_with_follower(
@@ -141,13 +153,8 @@ def insert_with_follower(
         row = follower(obj)
         insert_rows([row])
         return row
-    fields = [
-        field for field in model._meta.concrete_fields if not field.generated and field is not pk
-    ]
-    values = [
-        prepare(field.pre_save(obj, add=True), connection)
-        for field, prepare in zip(fields, preparers(connection, fields), strict=True)
-    ]
+    fields = _columns(model, without_pk=True)
+    values = _values(connection, fields, [obj])
     row = follower(obj)
     row_opts = row._meta
     row_pk = row_opts.pk
@@ -171,9 +178,7 @@ def insert_with_follower(
         returning.append(quote(row_pk.column))
     # Both models' own tables and columns, and placeholders: nothing from the caller.
     sql = (
-        f"WITH inserted AS (INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {placeholder_rows(connection, width=len(fields), count=1)} "
+        f"WITH inserted AS ({_insert_sql(connection, model, fields, rows=1)} "  # noqa: S608
         f"RETURNING {quote(pk.column)}) "
         f"INSERT INTO {quote(row_opts.db_table)} "
         f"({', '.join(quote(field.column) for field in row_fields)}) "
