@@ -202,9 +202,7 @@ def demo(args: list[str]) -> int:
     try:
         setup()
         say("migrating the database")
-        # The database checks judge the groups and permissions seed_demo writes below: on a
-        # database migrated before and never seeded they would refuse the migration itself.
-        manage("migrate", "--verbosity", "0", "--skip-checks", env=env)
+        manage("migrate", "--verbosity", "0", env=env)
         # The shared cache (django-q2's cluster heartbeats, read by /readyz), and the admin's and
         # Swagger UI's assets, as production has them (README "Production").
         manage("createcachetable", env=env)

@@ -44,6 +44,7 @@ from django.core import checks
 from django.db import connection
 from django.db.utils import DatabaseError
 
+from opscore.migrating import stored_rows_judged
 from workflows import registry
 from workflows.declaration import (
     Edge,
@@ -464,10 +465,13 @@ def _tables_exist(*tables: str) -> bool:
 
 @checks.register("workflows", checks.Tags.database)
 def check_declarations_against_database(app_configs=None, databases=None, **kwargs):
-    """What the declarations name that operators keep in tables; skipped until migrated."""
+    """What the declarations name that operators keep in tables; skipped until migrated, and
+    while `migrate` checks (a migration may be what grants or creates it)."""
     from django.contrib.auth.models import Group, Permission
 
-    if not databases or not _tables_exist(Group._meta.db_table, Permission._meta.db_table):
+    if not databases or not stored_rows_judged():
+        return []
+    if not _tables_exist(Group._meta.db_table, Permission._meta.db_table):
         return []
     found: list[checks.CheckMessage] = []
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -244,6 +245,16 @@ def test_a_stored_binding_to_a_decision_fails_the_system_check():
     assert "invoice.approved" in message
     assert "'invoice'" in message
     assert "'manager_approve'" in message
+
+
+def test_migrate_runs_while_a_stored_binding_fails_the_check():
+    """A data migration may be what repoints the binding: the check must not refuse it."""
+    _stale_binding(workflow="invoice", transition="manager_approve")
+
+    call_command("migrate", verbosity=0, skip_checks=False, stdout=StringIO())
+
+    with pytest.raises(SystemCheckError, match=r"integrations.E001"):
+        call_command("check")
 
 
 def test_a_stale_binding_cannot_approve_an_invoice_through_the_api():

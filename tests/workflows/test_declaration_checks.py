@@ -4,6 +4,7 @@ declarations pass, with and without the database checks."""
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -314,6 +315,21 @@ def test_a_queue_group_without_the_deciding_permission_is_named(operated, declar
         "workflows.E021",
         "step 'check' queue",
         "'parcel-checkers' lacks workflows.check_parcel",
+        databases=True,
+    )
+
+
+def test_migrate_runs_while_the_queue_groups_lack_their_permissions():
+    """Migrations create the queue groups empty: a release's `migrate` (whose migration may be
+    what grants them) must still run; `check --database` names what they lack."""
+    assert not Group.objects.get(name="reviewers").permissions.exists()
+
+    call_command("migrate", verbosity=0, skip_checks=False, stdout=StringIO())
+
+    check_fails_with(
+        "workflows.E021",
+        "workflow 'order' step 'manual.review' queue",
+        "'reviewers' lacks approvals.work_reviewtask, processes.review_order",
         databases=True,
     )
 

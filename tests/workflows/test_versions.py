@@ -139,3 +139,14 @@ def test_live_instances_in_a_state_the_declaration_lost_are_named_by_the_databas
 
     with pytest.raises(SystemCheckError, match=r"\(workflows.E034\) workflow 'order' state "):
         call_command("check", databases=["default"])
+
+
+def test_migrate_runs_while_live_instances_sit_in_a_lost_state():
+    """A data migration may be what moves them: the check must not refuse it."""
+    order = start_order()
+    Order.objects.filter(pk=order.pk).update(state="weighing")
+
+    call_command("migrate", verbosity=0, skip_checks=False, stdout=StringIO())
+
+    with pytest.raises(SystemCheckError, match=r"\(workflows.E034\) workflow 'order' state "):
+        call_command("check", databases=["default"])
