@@ -31,12 +31,15 @@ def _base() -> QuerySet[ReviewTask]:
 def visible_tasks(*, user) -> QuerySet[ReviewTask]:
     """Every task of the user's groups' queues, plus those escalated to one of their groups at
     any level (the current one or an earlier one)."""
+    return _base().filter(visible_tasks_scope(user=user))
+
+
+def visible_tasks_scope(*, user) -> Q:
+    """The filter of `visible_tasks`, to count what the user may open among other tasks."""
     if user.is_superuser:
-        return _base()
+        return Q()
     groups = group_ids_for(user=user)
-    return _base().filter(
-        Q(queue_id__in=groups) | Q(escalated_to_id__in=groups) | escalated_to_any_of(groups)
-    )
+    return Q(queue_id__in=groups) | Q(escalated_to_id__in=groups) | escalated_to_any_of(groups)
 
 
 def escalated_to_any_of(group_ids: list[int]) -> Exists:

@@ -25,7 +25,12 @@ from django.utils.http import urlencode
 
 from approvals.models import EscalationPolicy, ReviewTask
 from approvals.permissions import WORK_PERMISSION
-from approvals.selectors import AWAITING_INFORMATION, group_ids_for, visible_tasks
+from approvals.selectors import (
+    AWAITING_INFORMATION,
+    group_ids_for,
+    visible_tasks,
+    visible_tasks_scope,
+)
 from audit.models import Event
 from observability.models import Alert, AlertKind, AlertRule
 from opscore.api_permissions import view_permission
@@ -85,10 +90,13 @@ class QueueRow:
 @dataclass(frozen=True)
 class QueuesBlock:
     rows: list[QueueRow]
-    escalated_to_me: int
+    escalated_visible: int
     escalated_url: str | None
     overdue_visible: int
     overdue_url: str | None
+    # Overdue in the rows but not among the tasks the viewer can open: in a queue that escalates
+    # to them, not escalated to them (yet). The rows count them; the Overdue page cannot list them.
+    overdue_not_escalated: int
 
 
 def may_work_queues(user) -> bool:
@@ -132,8 +140,15 @@ def queues_block(*, user, now: datetime | None = None) -> QueuesBlock | None:
         )
         .order_by("queue__name", "workflow", "step")
     )
+    openable = visible_tasks_scope(user=user)
+    if openable:  # a superuser opens every task: nothing counted here is out of their sight
+        grouped = grouped.annotate(
+            overdue_not_openable=Count("id", filter=Q(due_at__lt=now) & ~openable)
+        )
     rows = []
+    overdue_not_escalated = 0
     for row in grouped:
+        overdue_not_escalated += row.get("overdue_not_openable", 0)
         mine = row["queue_id"] in own
         if mine:
             url = _link(
@@ -170,10 +185,11 @@ def queues_block(*, user, now: datetime | None = None) -> QueuesBlock | None:
     )
     return QueuesBlock(
         rows=rows,
-        escalated_to_me=visible["escalated"],
+        escalated_visible=visible["escalated"],
         escalated_url=_link("admin:approvals_escalatedtask_changelist"),
         overdue_visible=visible["overdue"],
         overdue_url=_link("admin:approvals_overduetask_changelist"),
+        overdue_not_escalated=overdue_not_escalated,
     )
 
 

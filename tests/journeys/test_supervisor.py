@@ -47,7 +47,7 @@ def test_a_supervisor_sees_the_queues_then_the_escalated_task(page, demo_day, sm
     expect(reviews.locator("td.open")).to_have_text("3")
     expect(reviews.locator("td.overdue")).to_have_text("0")
     expect(_queue_row(page, "managers", "manager.approval").locator("td.open")).to_have_text("3")
-    expect(page.locator("#overview-queues")).to_contain_text("0 escalated to you")
+    expect(page.locator("#escalated-link")).to_have_text("0 escalated")
     screenshot(page, "supervisor-queues-before-breach")
     assert not order_tasks.filter(escalation_level__gt=0).exists()
 

@@ -254,3 +254,60 @@ def test_alert_rule_readers_find_the_system_map_from_the_start_page(client):
     assert f'href="{reverse("observability_system_map")}"' in html
     html = _page(client, user_with_perms("processes.view_order", username="vic"))
     assert reverse("observability_system_map") not in html
+
+
+def _text(html: str, element_id: str) -> str:
+    """What the reader sees of an element: its text, tags dropped, spaces collapsed."""
+    found = re.search(rf'id="{element_id}"[^>]*>(.*?)</(p|span)>', html, re.S)
+    assert found, f"no #{element_id}"
+    text = re.sub(r"<[^>]+>", " ", found.group(1)).replace("&middot;", "·")
+    return " ".join(text.split())
+
+
+def _listed(client, html: str, link_id: str) -> int:
+    href = re.search(rf'id="{link_id}" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    return client.get(href).content.decode().count('class="field-title"')
+
+
+def test_a_reviewer_sees_their_late_escalated_task_counted_alike_in_the_row_and_the_line(client):
+    import time_machine
+
+    from approvals.services import sweep_review_deadlines
+
+    late = order_in_review()
+    task = ReviewTask.objects.get(instance_id=late.pk)
+    rita = reviewer("rita")
+
+    with time_machine.travel(task.due_at + timedelta(minutes=1), tick=True):
+        assert sweep_review_deadlines().escalations == 1  # to the supervisors, not to rita
+        html = _page(client, rita)
+
+        row = re.search(r'<tr class="queue-row" data-queue="reviewers".*?</tr>', html, re.S)
+        assert re.search(r'class="overdue"[^>]*>1<', row.group())
+        # The line names what it counts: her queue's task went to the supervisors, not to her.
+        assert _text(html, "overview-openable") == (
+            "Of the tasks you can open: 1 escalated · 1 overdue"
+        )
+        assert "escalated to you" not in html
+        assert 'id="overdue-not-escalated"' not in html
+        assert _listed(client, html, "overdue-link") == 1
+
+
+def test_a_supervisor_is_told_why_the_team_row_counts_a_late_task_the_line_does_not(client):
+    late = order_in_review()
+    ReviewTask.objects.filter(instance_id=late.pk).update(
+        due_at=timezone.now() - timedelta(minutes=5)  # the sweeper has not escalated it yet
+    )
+    sue = supervisor()
+
+    html = _page(client, sue)
+
+    row = re.search(r'<tr class="queue-row" data-queue="reviewers".*?</tr>', html, re.S)
+    assert re.search(r'class="overdue"[^>]*>1<', row.group())
+    assert _text(html, "overview-openable").startswith(
+        "Of the tasks you can open: 0 escalated · 0 overdue"
+    )
+    assert _text(html, "overdue-not-escalated") == (
+        "1 more overdue in the queues that escalate to you, not escalated to you yet"
+    )
+    assert _listed(client, html, "overdue-link") == 0
