@@ -264,6 +264,58 @@ def test_a_retry_run_by_another_task_still_carries_the_scheduling_request_id(car
     assert request_context.current_request_id() == sweep_id
 
 
+def _run_queued_steps() -> None:
+    """Each queued step as a worker takes it: the package read back, django-q2's signals."""
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    from workflows import jobs
+
+    for row in OrmQ.objects.order_by("id"):
+        task = SignedPackage.loads(row.payload)
+        request_context.start_job(None, None, task)
+        jobs.run_execution(*task["args"])
+        request_context.end_job(None, None, task)
+
+
+@pytest.mark.django_db
+def test_a_step_queued_by_a_batch_logs_in_the_worker_as_one_queued_by_a_single_event(json_log):
+    key = api_key(integration="shop")
+    post_event(order_received_event(correlation_key="SO-ONE"), key=key, request_id="req-single")
+    APIClient().post(
+        "/api/v1/events:batch",
+        json.dumps(
+            {
+                "events": [
+                    {
+                        "idempotency_key": uuid.uuid4().hex,
+                        "event": order_received_event(correlation_key="SO-BATCH"),
+                    }
+                ]
+            }
+        ).encode(),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+        HTTP_X_REQUEST_ID="req-batch",
+    )
+    json_log.stream.truncate(0)
+    json_log.stream.seek(0)
+
+    _run_queued_steps()
+
+    single, batched = (
+        {line["event"]: line for line in json_log.lines() if line["request_id"] == request_id}
+        for request_id in ("req-single", "req-batch")
+    )
+    assert set(single) == set(batched) >= {"execution.started", "execution.finished"}
+    for event, line in single.items():
+        assert set(batched[event]) == set(line), event
+    one, other = single["execution.started"], batched["execution.started"]
+    assert (one["workflow"], one["correlation_key"]) == ("order", "SO-ONE")
+    assert (other["workflow"], other["correlation_key"]) == ("order", "SO-BATCH")
+    assert other["instance"] == Order.objects.get(correlation_key="SO-BATCH").pk
+
+
 # --- across processes ----------------------------------------------------------------------
 
 
