@@ -11,7 +11,9 @@ waiting are left out: what remains is what the web worker spends per request. It
 per request, statements per request, a breakdown by part (the innermost frame of each
 profiled call that lies in one of `PARTS`) and the top functions by own and cumulative time.
 With `--batch N`, each request is `POST /api/v1/events:batch` with N events, and figures are
-per event. `--save PATH` writes the profile for `pstats` (callers of a function, say).
+per event. `--save PATH` writes the profile for `pstats` (callers of a function, say);
+`--plain` gives only the CPU per event without the profiler, whose overhead grows with the
+number of Python calls (compare changes with it).
 
 The database named in DATABASE_URL is dropped and recreated (its name must end in `_bench`).
 """
@@ -123,6 +125,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="events per batch request")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
+        "--plain", action="store_true", help="CPU per event without the profiler, nothing else"
+    )
+    parser.add_argument(
         "--save", metavar="PATH", help="also write the profile (pstats) to PATH, for callers"
     )
     args = parser.parse_args()
@@ -160,6 +165,16 @@ def main() -> None:
     with connection.execute_wrapper(record):
         _send(client, key, "count", 0, args.batch)
     statements = len(executed)
+    if args.plain:
+        started = time.process_time()
+        for index in range(args.requests):
+            _send(client, key, "plain", index, args.batch)
+        cpu = time.process_time() - started
+        print(
+            f"{args.requests * per_request} events in {args.requests} requests: "
+            f"{cpu / (args.requests * per_request) * 1000:.3f} ms CPU per event, no profiler"
+        )
+        return
     profiler = cProfile.Profile(time.process_time)
     started = time.process_time()
     profiler.enable()
