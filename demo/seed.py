@@ -40,7 +40,9 @@ GROUP_PERMISSIONS = {
         "processes.approve_invoice",
         "processes.finance_approve_invoice",
         "processes.view_invoice",
+        # Refunds past their SLA escalate to supervisors, who open the refund to decide.
         "processes.approve_refund",
+        "processes.view_refund",
         # Reports and recurring patterns (/admin/reports/): how their teams' work is going.
         "observability.view_reports",
         # The demo's mail sink: every mail it received, escalations to other groups included.

@@ -45,18 +45,16 @@ def test_every_demo_user_reads_their_mail_and_a_supervisor_reads_all_of_it():
     assert not User.objects.get(username="reviewer").has_perm("demo.read_all_mail")
 
 
-def test_a_demo_user_approves_a_refund_the_requester_asked_for():
+def _refund_awaiting_approval():
+    """A 1,200 refund the demo requester asked for, past its eligibility check."""
     from approvals import selectors
-    from approvals.services import approve_task
     from opscore.actors import Actor
     from privacy import sealing
     from processes.refunds.events import REFUND_REQUESTED_SCHEMA
-    from processes.refunds.models import Refund, RefundState
     from tests.factories import refund_requested_event
     from workflows import services
     from workflows.models import Execution
 
-    call_command("seed_demo", "--password", "pw-for-tests-123")
     envelope = refund_requested_event(amount=1200, days_ago=10)
     refund = services.start_workflow(
         workflow="refund",
@@ -70,7 +68,16 @@ def test_a_demo_user_approves_a_refund_the_requester_asked_for():
     )
     [eligibility] = Execution.objects.filter(instance_id=refund.pk, step="refund.eligibility")
     services.run_execution(execution_id=eligibility.pk)
-    task = selectors.active_task_for(instance=refund)
+    return refund, selectors.active_task_for(instance=refund)
+
+
+def test_a_demo_user_approves_a_refund_the_requester_asked_for():
+    from approvals.services import approve_task
+    from opscore.actors import Actor
+    from processes.refunds.models import Refund, RefundState
+
+    call_command("seed_demo", "--password", "pw-for-tests-123")
+    refund, task = _refund_awaiting_approval()
     assert task.queue.name == "refund-approvers"
 
     approvers = User.objects.filter(groups__name="refund-approvers")
@@ -78,3 +85,19 @@ def test_a_demo_user_approves_a_refund_the_requester_asked_for():
     approve_task(task=task, actor=Actor.for_user(approvers[0]))
 
     assert Refund.objects.get(pk=refund.pk).state == RefundState.PAYING
+
+
+def test_the_supervisor_a_refund_escalates_to_opens_the_refund(client):
+    from django.urls import reverse
+
+    from processes.refunds.escalation import ESCALATION_POLICIES
+
+    call_command("seed_demo", "--password", "pw-for-tests-123")
+    refund, _ = _refund_awaiting_approval()
+    assert {policy["escalate_to"] for policy in ESCALATION_POLICIES} == {"supervisors"}
+
+    client.force_login(User.objects.get(username="supervisor"))
+    response = client.get(reverse("admin:processes_refund_change", args=[refund.pk]))
+
+    assert response.status_code == 200
+    assert refund.correlation_key in response.content.decode()
