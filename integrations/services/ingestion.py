@@ -49,7 +49,9 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {"type": "string", "minLength": 1, "maxLength": 100},
         "source": {"type": "string", "minLength": 1, "maxLength": 100},
-        "occurred_at": {"type": "string", "format": "date-time", "minLength": 1},
+        # `_occurred_at` checks it: ISO 8601 with an offset (seconds optional), wider than
+        # RFC 3339's "date-time", and with its own answers.
+        "occurred_at": {"type": "string", "minLength": 1},
         "correlation_key": {"type": ["string", "null"], "maxLength": 200},
         "payload": {"type": "object"},
     },

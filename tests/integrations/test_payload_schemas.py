@@ -292,3 +292,34 @@ def test_a_published_schema_outside_the_fast_subset_is_checked_as_strictly(key):
         }
     ]
     assert post(key, order_received_event(weight_kg=0.5, bought_on="2024-02-29")).status_code == 201
+
+
+def test_a_payload_date_time_is_checked_and_the_envelope_keeps_its_own_answer(key):
+    delivered = {
+        "type": "shipment.delivered",
+        "source": "carrier",
+        "occurred_at": "2026-11-25T12:00:00Z",
+        "payload": {"tracking_number": "TRK-1", "delivered_at": "next tuesday"},
+    }
+    for problem in problems(key, delivered):
+        assert problem["code"] == "schema_violation"
+        assert problem["errors"] == [
+            {
+                "pointer": "/payload/delivered_at",
+                "detail": "'next tuesday' is not a 'date-time'",
+                "code": "format",
+            }
+        ]
+
+    # ISO 8601 without seconds is not RFC 3339, and the envelope still takes it.
+    assert (
+        post(key, {**order_received_event(), "occurred_at": "2026-11-25T12:00Z"}).status_code == 201
+    )
+    for problem in problems(key, {**order_received_event(), "occurred_at": "2026-11-25T12:00"}):
+        assert problem["errors"] == [
+            {
+                "pointer": "/occurred_at",
+                "detail": "must be an ISO 8601 date-time with a time zone offset",
+                "code": "format",
+            }
+        ]
