@@ -78,6 +78,25 @@ STAGES = (
 )
 
 
+def print_parts(stats: pstats.Stats, parts, *, count: int) -> None:
+    """Each part's cumulative CPU per unit of `count` (ms) and its share of the first part:
+    the largest cumulative time of a function `name` in a file whose path holds `where`."""
+    whole = None
+    for label, where, name in parts:
+        seconds = max(
+            (
+                cumulative
+                for (filename, _line, function), (_cc, _nc, _own, cumulative, _callers) in (
+                    stats.stats.items()
+                )
+                if where in filename and function == name
+            ),
+            default=0.0,
+        )
+        whole = whole or seconds
+        print(f"  {seconds / count * 1000:7.3f}  {seconds / whole:6.1%}  {label}")
+
+
 def _envelope(run: str, index: int) -> dict:
     ident = f"{run}-{index}"
     return {
@@ -192,18 +211,7 @@ def main() -> None:
         f"event under the profiler, {statements / per_request:.1f} statements per event"
     )
     print("cumulative CPU per event (ms) and share of the whole request:")
-    whole = None
-    for label, where, name in STAGES:
-        found = [
-            cumulative
-            for (filename, _line, function), (_cc, _nc, _own, cumulative, _callers) in (
-                stats.stats.items()
-            )
-            if where in filename and function == name
-        ]
-        seconds = max(found, default=0.0)
-        whole = whole or seconds
-        print(f"  {seconds / events * 1000:7.3f}  {seconds / whole:6.1%}  {label}")
+    print_parts(stats, STAGES, count=events)
     print("statements of one request:")
     for sql in executed:
         print(f"  {sql[:160]}")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # ingest_profile sets the environment this process runs Django with.
-from ingest_profile import ROOT, _send
+from ingest_profile import ROOT, _send, print_parts
 
 PARTS = (
     ("whole step (the job)", "workflows/services.py", "run_execution"),
@@ -118,20 +118,7 @@ def main() -> None:
         f"{len(executed)} statements per step (queue row read and deleted included)"
     )
     print("cumulative CPU per step (ms) and share of the whole step:")
-    whole = None
-    for label, where, name in PARTS:
-        seconds = max(
-            (
-                cumulative
-                for (filename, _line, function), (_cc, _nc, _own, cumulative, _callers) in (
-                    stats.stats.items()
-                )
-                if where in filename and function == name
-            ),
-            default=0.0,
-        )
-        whole = whole or seconds
-        print(f"  {seconds / ran * 1000:7.3f}  {seconds / whole:6.1%}  {label}")
+    print_parts(stats, PARTS, count=ran)
     print("statements of one step:")
     for sql in executed:
         print(f"  {sql[:160]}")
