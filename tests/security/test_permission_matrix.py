@@ -40,8 +40,8 @@ ADMIN_MODELS: dict[str, dict[str, set[str]]] = {
     "processes.order": {"view": {VIEWONLY, "reviewer", "supervisor"}},
     # Supervisors see invoices: the reference invoice policies escalate to them.
     "processes.invoice": {"view": {VIEWONLY, "manager", "director", "supervisor"}},
-    # No role here holds a refund permission: only the view-only staff see refunds.
-    "processes.refund": {"view": {VIEWONLY}},
+    # Supervisors see refunds: the reference refund policy escalates to them.
+    "processes.refund": {"view": {VIEWONLY, "supervisor"}},
     "workflows.execution": {"view": {VIEWONLY, "supervisor"}},
     "workflows.timer": {"view": {VIEWONLY}},
     # Tasks are seen by those who work review queues, and only in their own queues.
