@@ -30,6 +30,7 @@ import pstats
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,56 @@ STAGES = (
     ("  COMMIT", "django/db/backends/base/base.py", "commit"),
     ("psycopg execute (all statements)", "psycopg/cursor.py", "execute"),
 )
+
+
+def statements_of(connection, run: Callable[[], object]) -> list[str]:
+    """The SQL of every statement `run()` sends."""
+    executed: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        run()
+    return executed
+
+
+def profiled(run: Callable[[], object]) -> tuple[cProfile.Profile, float]:
+    """`run()` under cProfile on this process's CPU clock, and the CPU seconds it took."""
+    profiler = cProfile.Profile(time.process_time)
+    started = time.process_time()
+    profiler.enable()
+    run()
+    profiler.disable()
+    return profiler, time.process_time() - started
+
+
+def print_profile(
+    profiler: cProfile.Profile,
+    *,
+    parts,
+    count: int,
+    unit: str,
+    statements: list[str],
+    statements_of_one: str,
+    orders: tuple[str, ...],
+    top: int,
+    save: str | None,
+) -> None:
+    """The breakdown by part per `unit`, one unit's statements and the top functions."""
+    stats = pstats.Stats(profiler)
+    if save:
+        stats.dump_stats(save)
+    print(f"cumulative CPU per {unit} (ms) and share of the whole:")
+    print_parts(stats, parts, count=count)
+    print(f"statements of one {statements_of_one}:")
+    for sql in statements:
+        print(f"  {sql[:160]}")
+    for order in orders:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
+        print(out.getvalue())
 
 
 def print_parts(stats: pstats.Stats, parts, *, count: int) -> None:
@@ -175,14 +226,7 @@ def main() -> None:
 
     for index in range(args.requests):
         _send(client, key, "warm", index, args.batch)
-    executed: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        executed.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        _send(client, key, "count", 0, args.batch)
+    executed = statements_of(connection, lambda: _send(client, key, "count", 0, args.batch))
     statements = len(executed)
     if args.plain:
         started = time.process_time()
@@ -194,31 +238,28 @@ def main() -> None:
             f"{cpu / (args.requests * per_request) * 1000:.3f} ms CPU per event, no profiler"
         )
         return
-    profiler = cProfile.Profile(time.process_time)
-    started = time.process_time()
-    profiler.enable()
-    for index in range(args.requests):
-        _send(client, key, "measured", index, args.batch)
-    profiler.disable()
-    cpu = time.process_time() - started
-    events = args.requests * per_request
 
-    stats = pstats.Stats(profiler)
-    if args.save:
-        stats.dump_stats(args.save)
+    def measured() -> None:
+        for index in range(args.requests):
+            _send(client, key, "measured", index, args.batch)
+
+    profiler, cpu = profiled(measured)
+    events = args.requests * per_request
     print(
         f"{events} events in {args.requests} requests: {cpu / events * 1000:.2f} ms CPU per "
         f"event under the profiler, {statements / per_request:.1f} statements per event"
     )
-    print("cumulative CPU per event (ms) and share of the whole request:")
-    print_parts(stats, STAGES, count=events)
-    print("statements of one request:")
-    for sql in executed:
-        print(f"  {sql[:160]}")
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(args.top)
-        print(out.getvalue())
+    print_profile(
+        profiler,
+        parts=STAGES,
+        count=events,
+        unit="event",
+        statements=executed,
+        statements_of_one="request",
+        orders=("tottime", "cumulative"),
+        top=args.top,
+        save=args.save,
+    )
 
 
 if __name__ == "__main__":

@@ -20,17 +20,13 @@ The database named in DATABASE_URL is dropped and recreated (its name must end i
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # ingest_profile sets the environment this process runs Django with.
-from ingest_profile import ROOT, _send, print_parts
+from ingest_profile import ROOT, _send, print_profile, profiled, statements_of
 
 PARTS = (
     ("whole step (the job)", "workflows/services.py", "run_execution"),
@@ -93,38 +89,31 @@ def main() -> None:
         return ran
 
     run_steps(args.steps - 1)
-    executed: list[str] = []
+    executed = statements_of(connection, lambda: run_steps(1))
+    ran = 0
 
-    def record(execute, sql, params, many, context):
-        executed.append(sql)
-        return execute(sql, params, many, context)
+    def measured() -> None:
+        nonlocal ran
+        ran = run_steps(args.steps)
 
-    with connection.execute_wrapper(record):
-        run_steps(1)
-    profiler = cProfile.Profile(time.process_time)
-    started = time.process_time()
-    profiler.enable()
-    ran = run_steps(args.steps)
-    profiler.disable()
-    cpu = time.process_time() - started
+    profiler, cpu = profiled(measured)
     if ran != args.steps:
         sys.exit(f"only {ran} steps were queued")
-
-    stats = pstats.Stats(profiler)
-    if args.save:
-        stats.dump_stats(args.save)
     print(
         f"{ran} steps: {cpu / ran * 1000:.2f} ms CPU per step under the profiler, "
         f"{len(executed)} statements per step (queue row read and deleted included)"
     )
-    print("cumulative CPU per step (ms) and share of the whole step:")
-    print_parts(stats, PARTS, count=ran)
-    print("statements of one step:")
-    for sql in executed:
-        print(f"  {sql[:160]}")
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
-    print(out.getvalue())
+    print_profile(
+        profiler,
+        parts=PARTS,
+        count=ran,
+        unit="step",
+        statements=executed,
+        statements_of_one="step",
+        orders=("cumulative",),
+        top=args.top,
+        save=args.save,
+    )
 
 
 if __name__ == "__main__":
