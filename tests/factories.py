@@ -201,3 +201,18 @@ def cluster_heartbeat(*, cluster_id: str) -> None:
     )
     Stat(sentinel).save()
     health.check_cluster()
+
+
+def reviewed_draft(rule_set: Any, author: Any, carrier: str = "parcelco") -> Any:
+    """A draft of `rule_set` by `author` whose catch-all row picks `carrier`, in review."""
+    from decisions import services as decisions
+    from decisions.tables import Row, from_jdm
+
+    draft = decisions.create_draft(rule_set=rule_set, actor=author)
+    table = from_jdm(draft.content)
+    rows = (*table.rows[:-1], Row("south", "Everything else", {}, {"carrier": f'"{carrier}"'}))
+    decisions.save_draft_table(
+        version=draft, table=type(table)(table.hit_policy, table.inputs, table.outputs, rows),
+        actor=author,
+    )  # fmt: skip
+    return decisions.submit_for_review(version=draft, actor=author)

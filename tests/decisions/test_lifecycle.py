@@ -6,26 +6,15 @@ from decisions.errors import LifecycleError, MalformedRuleSet, NoPublishedVersio
 from decisions.models import DecisionRecord, RuleSetVersion, VersionStatus
 from decisions.tables import Row, from_jdm
 from opscore.actors import Actor
-from tests.factories import user_with_perms
+from tests.factories import reviewed_draft, user_with_perms
 
 pytestmark = pytest.mark.django_db
-
-
-def _reviewed_draft(rule_set, author, carrier="parcelco"):
-    draft = services.create_draft(rule_set=rule_set, actor=author)
-    table = from_jdm(draft.content)
-    rows = (*table.rows[:-1], Row("south", "Everything else", {}, {"carrier": f'"{carrier}"'}))
-    services.save_draft_table(
-        version=draft, table=type(table)(table.hit_policy, table.inputs, table.outputs, rows),
-        actor=author,
-    )  # fmt: skip
-    return services.submit_for_review(version=draft, actor=author)
 
 
 def test_publishing_replaces_the_published_version_and_changes_decisions(
     carrier_rules, author, publisher
 ):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     services.publish_version(version=draft, actor=publisher)
 
     assert selectors.published_version(rule_set=carrier_rules).number == 2
@@ -38,7 +27,7 @@ def test_publishing_replaces_the_published_version_and_changes_decisions(
 
 
 def test_author_and_submitter_can_never_publish_their_own_version(carrier_rules, author):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     with pytest.raises(LifecycleError, match="four-eyes"):
         services.publish_version(version=draft, actor=author)
     # Someone else submitting it does not launder the author's edits either.
@@ -62,7 +51,7 @@ def test_an_editor_of_the_draft_cannot_publish_it_either(carrier_rules, author, 
 
 
 def test_publishing_needs_the_publish_permission(carrier_rules, author):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     clerk = Actor.for_user(user_with_perms())
     with pytest.raises(LifecycleError, match="permission"):
         services.publish_version(version=draft, actor=clerk)
@@ -86,7 +75,7 @@ def test_the_database_refuses_a_second_published_version(carrier_rules):
 
 
 def test_frozen_versions_cannot_be_edited(carrier_rules, author):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     with pytest.raises(LifecycleError, match="only drafts"):
         services.save_draft_table(version=draft, table=from_jdm(draft.content), actor=author)
 
@@ -98,7 +87,7 @@ def test_an_empty_draft_cannot_be_submitted(carrier_rules, author):
 
 
 def test_retire_then_roll_back_are_one_action_each(carrier_rules, author, publisher):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     services.publish_version(version=draft, actor=publisher)
 
     restored = services.rollback_ruleset(rule_set=carrier_rules, actor=publisher)
@@ -117,7 +106,7 @@ def test_retire_then_roll_back_are_one_action_each(carrier_rules, author, publis
 def test_a_retried_step_keeps_its_first_decision_across_a_publish(carrier_rules, author, publisher):
     inputs = {"weight_kg": 1, "postcode_area": "Z"}
     first = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:1:x")
-    services.publish_version(version=_reviewed_draft(carrier_rules, author), actor=publisher)
+    services.publish_version(version=reviewed_draft(carrier_rules, author), actor=publisher)
     again = services.decide(rule_set="order-carrier", inputs=inputs, idempotency_key="order:1:x")
     assert again.pk == first.pk
     assert again.outputs == {"carrier": "southexpress"}
@@ -154,7 +143,7 @@ def test_a_retried_step_reads_its_decision_back_without_the_database_refusing_a_
 
 
 def test_a_reviewer_who_sent_a_version_back_can_still_publish_it(carrier_rules, author, publisher):
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     services.return_to_draft(version=draft, actor=publisher)
     services.submit_for_review(version=draft, actor=author)
     assert services.publish_version(version=draft, actor=publisher).status == "published"

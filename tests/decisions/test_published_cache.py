@@ -7,22 +7,11 @@ from django.utils import timezone
 
 from decisions import services
 from decisions.models import RuleSetVersion, VersionStatus
-from decisions.tables import Row, from_jdm
+from tests.factories import reviewed_draft
 
 pytestmark = pytest.mark.django_db
 
 INPUTS = {"weight_kg": 1, "postcode_area": "Z"}
-
-
-def _reviewed_draft(rule_set, author, carrier="parcelco"):
-    draft = services.create_draft(rule_set=rule_set, actor=author)
-    table = from_jdm(draft.content)
-    rows = (*table.rows[:-1], Row("south", "Everything else", {}, {"carrier": f'"{carrier}"'}))
-    services.save_draft_table(
-        version=draft, table=type(table)(table.hit_policy, table.inputs, table.outputs, rows),
-        actor=author,
-    )  # fmt: skip
-    return services.submit_for_review(version=draft, actor=author)
 
 
 def _rule_set_reads(queries) -> list[str]:
@@ -45,7 +34,7 @@ def test_a_publication_is_used_by_the_next_decision(carrier_rules, author, publi
     assert services.decide(rule_set="order-carrier", inputs=INPUTS).outputs == {
         "carrier": "southexpress"
     }
-    services.publish_version(version=_reviewed_draft(carrier_rules, author), actor=publisher)
+    services.publish_version(version=reviewed_draft(carrier_rules, author), actor=publisher)
     record = services.decide(rule_set="order-carrier", inputs=INPUTS)
     assert record.outputs == {"carrier": "parcelco"}
     assert record.version.number == 2
@@ -56,7 +45,7 @@ def test_a_publication_is_used_by_the_next_decision(carrier_rules, author, publi
 
 def test_a_version_changed_without_a_service_is_seen_all_the_same(carrier_rules, author):
     services.decide(rule_set="order-carrier", inputs=INPUTS)
-    draft = _reviewed_draft(carrier_rules, author)
+    draft = reviewed_draft(carrier_rules, author)
     # Bulk updates, no service, no signal: the database triggers still move the generation.
     RuleSetVersion.objects.filter(rule_set=carrier_rules, number=1).update(
         status=VersionStatus.RETIRED, retired_at=timezone.now()
