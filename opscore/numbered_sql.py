@@ -28,13 +28,11 @@ def uses_numbered_placeholders(connection: BaseDatabaseWrapper) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _numbered_rows(width: int, count: int, start: int) -> str:
-    rows = []
-    number = start
-    for _ in range(count):
-        rows.append("(" + ", ".join(f"${n}" for n in range(number, number + width)) + ")")
-        number += width
-    return ", ".join(rows)
+def _numbered_rows(width: int, count: int) -> str:
+    return ", ".join(
+        "(" + ", ".join(f"${n}" for n in range(first, first + width)) + ")"
+        for first in range(1, width * count + 1, width)
+    )
 
 
 @lru_cache(maxsize=256)
@@ -42,13 +40,11 @@ def _format_rows(width: int, count: int) -> str:
     return ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * count)
 
 
-def placeholder_rows(
-    connection: BaseDatabaseWrapper, *, width: int, count: int, start: int = 1
-) -> str:
-    """`count` parenthesised rows of `width` placeholders, for a VALUES list; numbered from
-    `start` on PostgreSQL (where parameters before them took the numbers below)."""
+def placeholder_rows(connection: BaseDatabaseWrapper, *, width: int, count: int) -> str:
+    """`count` parenthesised rows of `width` placeholders, for a VALUES list that takes the
+    statement's first parameters ($1 on PostgreSQL)."""
     if uses_numbered_placeholders(connection):
-        return _numbered_rows(width, count, start)
+        return _numbered_rows(width, count)
     return _format_rows(width, count)
 
 
