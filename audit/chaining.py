@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from audit.hashing import GENESIS_HASH, event_hash
 from audit.keys import signing_key
-from opscore.numbered_sql import numbered_cursor, placeholder, placeholder_rows
-from opscore.prepared_values import preparers
+from opscore.bulk_insert import insert_statement
+from opscore.numbered_sql import numbered_cursor, placeholder
 
 if TYPE_CHECKING:
     from audit.models import Event
@@ -135,28 +135,8 @@ def _locked_head(connection) -> tuple[int, str]:
     return head[0], head[1]
 
 
-def _event_columns():
-    from audit.models import Event
-
-    return Event._meta.concrete_fields
-
-
 def _insert_and_advance(connection, *, events: list[Event], last_seq: int, last_hash: str) -> None:
-    fields = _event_columns()
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    rows = placeholder_rows(connection, width=len(fields), count=len(events))
-    # The model's own columns and one placeholder row per event: nothing from the caller.
-    insert = f"INSERT INTO audit_event ({columns}) VALUES {rows}"  # noqa: S608
-    prepared_columns = [
-        (field.attname, prepare)
-        for field, prepare in zip(fields, preparers(connection, fields), strict=True)
-    ]
-    values = [
-        prepare(getattr(event, attname), connection)
-        for event in events
-        for attname, prepare in prepared_columns
-    ]
+    insert, values = insert_statement(connection, events)
     written = len(values)
     advance = (  # placeholders only
         f"UPDATE audit_chain_head SET last_seq = {placeholder(connection, written + 1)}, "  # noqa: S608

@@ -88,6 +88,15 @@ def insert_unless_taken(obj: Model) -> bool:
     return True
 
 
+def insert_statement(connection: BaseDatabaseWrapper, objs: Sequence[Model]) -> tuple[str, list]:
+    """The one INSERT of `objs` (new rows of one model, keys given) and its values, as
+    `insert_rows` writes it, for a caller that runs it inside a larger statement (the log's
+    chain write, in a WITH). Its placeholders take the statement's first parameters."""
+    model = type(objs[0])
+    fields = _columns(model, without_pk=False)
+    return _insert_sql(connection, model, fields, rows=len(objs)), _values(connection, fields, objs)
+
+
 def _max_params(connection) -> int:
     if connection.vendor == "postgresql":
         return _POSTGRESQL_MAX_PARAMS
